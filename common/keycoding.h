@@ -1,0 +1,21 @@
+// Order-preserving key encoding: big-endian integers, so byte order of keys is numeric order.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace dfs {
+
+inline void PutFixed64BE(std::string* out, uint64_t value) {
+  for (int shift = 56; shift >= 0; shift -= 8) out->push_back(static_cast<char>(value >> shift));
+}
+
+// Reads 8 bytes at `in` (which must hold at least 8).
+inline uint64_t DecodeFixed64BE(std::string_view in) {
+  uint64_t value = 0;
+  for (int i = 0; i < 8; ++i) value = (value << 8) | static_cast<uint8_t>(in[i]);
+  return value;
+}
+
+}  // namespace dfs

@@ -1,0 +1,51 @@
+#include "common/logging.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+
+namespace dfs {
+namespace {
+
+std::string& Component() {
+  static std::string* component = new std::string("dfs");
+  return *component;
+}
+std::atomic<int> min_level{static_cast<int>(LogLevel::kInfo)};
+
+const char* LevelName(LogLevel level) {
+  switch (level) {
+    case LogLevel::kDebug: return "DEBUG";
+    case LogLevel::kInfo: return "INFO";
+    case LogLevel::kWarning: return "WARN";
+    case LogLevel::kError: return "ERROR";
+  }
+  return "?";
+}
+
+}  // namespace
+
+void SetLogComponent(const std::string& component) { Component() = component; }
+void SetMinLogLevel(LogLevel level) { min_level = static_cast<int>(level); }
+bool LogLevelEnabled(LogLevel level) { return static_cast<int>(level) >= min_level; }
+
+LogLine::LogLine(LogLevel level, const char* file, int line) : level_(level) {
+  const char* base = std::strrchr(file, '/');
+  stream_ << LevelName(level) << ' '
+          << absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", absl::Now(), absl::UTCTimeZone()) << ' '
+          << Component() << ' ' << (base ? base + 1 : file) << ':' << line << "] ";
+}
+
+LogLine::~LogLine() {
+  stream_ << '\n';
+  std::string text = stream_.str();
+  // One write per line keeps lines from concurrent threads whole.
+  ssize_t ignored = ::write(STDERR_FILENO, text.data(), text.size());
+  (void)ignored;
+}
+
+}  // namespace dfs

@@ -1,0 +1,36 @@
+#include "common/crc32c.h"
+
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace dfs {
+namespace {
+
+// Vectors from RFC 3720 (iSCSI), appendix B.4, and the common "123456789" check value.
+TEST(Crc32c, KnownVectors) {
+  EXPECT_EQ(Crc32c("123456789"), 0xE3069283u);
+  EXPECT_EQ(Crc32c(std::string(32, '\0')), 0x8A9136AAu);
+  EXPECT_EQ(Crc32c(std::string(32, '\xff')), 0x62A8AB43u);
+  std::string ascending, descending;
+  for (int i = 0; i < 32; ++i) {
+    ascending.push_back(static_cast<char>(i));
+    descending.push_back(static_cast<char>(31 - i));
+  }
+  EXPECT_EQ(Crc32c(ascending), 0x46DD794Eu);
+  EXPECT_EQ(Crc32c(descending), 0x113FDB5Cu);
+  EXPECT_EQ(Crc32c(""), 0u);
+}
+
+TEST(Crc32c, ExtendEqualsWhole) {
+  std::string data;
+  for (int i = 0; i < 1000; ++i) data.push_back(static_cast<char>(i * 7 + 3));
+  for (size_t split : {0u, 1u, 7u, 8u, 9u, 500u, 999u, 1000u}) {
+    uint32_t partial = Crc32c(data.data(), split);
+    EXPECT_EQ(Crc32cExtend(partial, data.data() + split, data.size() - split), Crc32c(data))
+        << "split " << split;
+  }
+}
+
+}  // namespace
+}  // namespace dfs
