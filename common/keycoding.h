@@ -3,7 +3,7 @@
 
 #include <cstdint>
 #include <string>
-#include <string_view>
+#include "absl/strings/string_view.h"
 
 namespace dfs {
 
@@ -12,7 +12,7 @@ inline void PutFixed64BE(std::string* out, uint64_t value) {
 }
 
 // Reads 8 bytes at `in` (which must hold at least 8).
-inline uint64_t DecodeFixed64BE(std::string_view in) {
+inline uint64_t DecodeFixed64BE(absl::string_view in) {
   uint64_t value = 0;
   for (int i = 0; i < 8; ++i) value = (value << 8) | static_cast<uint8_t>(in[i]);
   return value;

@@ -33,6 +33,19 @@ void SetLogComponent(const std::string& component) { Component() = component; }
 void SetMinLogLevel(LogLevel level) { min_level = static_cast<int>(level); }
 bool LogLevelEnabled(LogLevel level) { return static_cast<int>(level) >= min_level; }
 
+bool SetLogLevelFromName(const std::string& name) {
+  static const std::pair<const char*, LogLevel> kLevels[] = {
+      {"debug", LogLevel::kDebug}, {"info", LogLevel::kInfo},
+      {"warning", LogLevel::kWarning}, {"error", LogLevel::kError}};
+  for (const auto& [level_name, level] : kLevels) {
+    if (name == level_name) {
+      SetMinLogLevel(level);
+      return true;
+    }
+  }
+  return false;
+}
+
 LogLine::LogLine(LogLevel level, const char* file, int line) : level_(level) {
   const char* base = std::strrchr(file, '/');
   stream_ << LevelName(level) << ' '

@@ -15,6 +15,8 @@ enum class LogLevel { kDebug = 0, kInfo = 1, kWarning = 2, kError = 3 };
 void SetLogComponent(const std::string& component);
 void SetMinLogLevel(LogLevel level);
 bool LogLevelEnabled(LogLevel level);
+// Sets the level from "debug", "info", "warning" or "error"; false for anything else.
+bool SetLogLevelFromName(const std::string& name);
 
 class LogLine {
  public:

@@ -1,0 +1,347 @@
+#include "master/master_service.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "common/errors.h"
+#include "common/grpc_status.h"
+#include "common/logging.h"
+#include "common/status.h"
+
+namespace dfs {
+namespace {
+
+constexpr uint64_t kIdBlock = 1024;
+constexpr uint32_t kDefaultReadDirPage = 1000;
+constexpr uint32_t kMaxReadDirPage = 10000;
+
+}  // namespace
+
+MasterServiceImpl::MasterServiceImpl(MasterContext context)
+    : ctx_(context),
+      inode_ids_(context.log, ReserveIdsCmd::KIND_INODE, kIdBlock),
+      chunk_ids_(context.log, ReserveIdsCmd::KIND_CHUNK, kIdBlock) {}
+
+absl::StatusOr<CommandResult> MasterServiceImpl::Run(const Session& session, Command command) {
+  command.set_client_id(session.client_id());
+  command.set_seq(session.seq());
+  command.set_timestamp_ns(ctx_.clock->NowNanos());
+  DFS_ASSIGN_OR_RETURN(CommandResult result, ctx_.log->Propose(command));
+  DFS_RETURN_IF_ERROR(ResultStatus(result));
+  return result;
+}
+
+grpc::Status MasterServiceImpl::Reply(grpc::ServerContext* context, const absl::Status& status) {
+  if (absl::IsUnavailable(status) && !ctx_.log->IsLeader()) {
+    context->AddTrailingMetadata(kLeaderHintKey, ctx_.log->LeaderHint());
+  }
+  return ToGrpcStatus(status);
+}
+
+grpc::Status MasterServiceImpl::ReplyAttr(grpc::ServerContext* context,
+                                          const absl::StatusOr<Attr>& attr,
+                                          AttrResponse* response) {
+  if (attr.ok()) *response->mutable_attr() = *attr;
+  return Reply(context, attr.status());
+}
+
+// ---- reads ----
+
+grpc::Status MasterServiceImpl::Lookup(grpc::ServerContext* context, const LookupRequest* request,
+                                       AttrResponse* response) {
+  if (absl::Status s = ctx_.log->ReadBarrier(); !s.ok()) return Reply(context, s);
+  return ReplyAttr(context, ctx_.sm->Lookup(request->parent(), request->name()), response);
+}
+
+grpc::Status MasterServiceImpl::LookupPath(grpc::ServerContext* context,
+                                           const LookupPathRequest* request,
+                                           AttrResponse* response) {
+  if (absl::Status s = ctx_.log->ReadBarrier(); !s.ok()) return Reply(context, s);
+  return ReplyAttr(context, ctx_.sm->LookupPath(request->path()), response);
+}
+
+grpc::Status MasterServiceImpl::GetAttr(grpc::ServerContext* context,
+                                        const GetAttrRequest* request, AttrResponse* response) {
+  if (absl::Status s = ctx_.log->ReadBarrier(); !s.ok()) return Reply(context, s);
+  return ReplyAttr(context, ctx_.sm->GetAttr(request->inode()), response);
+}
+
+grpc::Status MasterServiceImpl::ReadDir(grpc::ServerContext* context,
+                                        const ReadDirRequest* request,
+                                        ReadDirResponse* response) {
+  if (absl::Status s = ctx_.log->ReadBarrier(); !s.ok()) return Reply(context, s);
+  uint32_t limit = request->limit() == 0 ? kDefaultReadDirPage
+                                         : std::min(request->limit(), kMaxReadDirPage);
+  bool has_more = false;
+  auto entries = ctx_.sm->ReadDir(request->inode(), request->start_after(), limit, &has_more);
+  if (!entries.ok()) return Reply(context, entries.status());
+  for (auto& entry : *entries) {
+    auto* out = response->add_entries();
+    out->set_name(entry.name);
+    *out->mutable_attr() = std::move(entry.attr);
+  }
+  response->set_has_more(has_more);
+  return grpc::Status::OK;
+}
+
+grpc::Status MasterServiceImpl::GetExtents(grpc::ServerContext* context,
+                                           const GetExtentsRequest* request,
+                                           GetExtentsResponse* response) {
+  if (absl::Status s = ctx_.log->ReadBarrier(); !s.ok()) return Reply(context, s);
+  auto result = ctx_.sm->GetExtents(request->inode(), request->offset(), request->length());
+  if (!result.ok()) return Reply(context, result.status());
+  *response->mutable_attr() = result->attr;
+  for (const Extent& e : result->extents) *response->add_extents() = e;
+  for (const ChunkInfo& chunk : result->chunks) {
+    ChunkLocation* location = response->add_chunks();
+    location->set_chunk_id(chunk.chunk_id());
+    location->set_length(chunk.length());
+    // Live replicas first; a node the master has not heard from since it started is unknown.
+    std::vector<DatanodeInfo> live, dead;
+    for (const std::string& id : chunk.replicas()) {
+      auto info = ctx_.datanodes->Find(id);
+      if (!info) continue;
+      (ctx_.datanodes->IsLive(id) ? live : dead).push_back(*info);
+    }
+    for (auto& info : live) *location->add_replicas() = info;
+    for (auto& info : dead) *location->add_replicas() = info;
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status MasterServiceImpl::StatFs(grpc::ServerContext* context, const Empty*,
+                                       StatFsResponse* response) {
+  for (const DatanodeStatus& node : ctx_.datanodes->List()) {
+    if (!node.live()) continue;
+    response->set_capacity_bytes(response->capacity_bytes() + node.capacity_bytes());
+    response->set_free_bytes(response->free_bytes() + node.free_bytes());
+    response->set_used_bytes(response->used_bytes() + node.used_bytes());
+    response->set_live_datanodes(response->live_datanodes() + 1);
+  }
+  response->set_inodes(ctx_.sm->inode_count());
+  return grpc::Status::OK;
+}
+
+// ---- mutations ----
+
+grpc::Status MasterServiceImpl::Mkdir(grpc::ServerContext* context, const MkdirRequest* request,
+                                      AttrResponse* response) {
+  auto inode = inode_ids_.Next();
+  if (!inode.ok()) return Reply(context, inode.status());
+  Command command;
+  MkdirCmd* cmd = command.mutable_mkdir();
+  cmd->set_parent(request->parent());
+  cmd->set_name(request->name());
+  cmd->set_inode(*inode);
+  cmd->set_mode(request->mode());
+  cmd->set_uid(request->uid());
+  cmd->set_gid(request->gid());
+  auto result = Run(request->session(), std::move(command));
+  if (!result.ok()) return Reply(context, result.status());
+  *response->mutable_attr() = result->attr();
+  return grpc::Status::OK;
+}
+
+grpc::Status MasterServiceImpl::Create(grpc::ServerContext* context, const CreateRequest* request,
+                                       AttrResponse* response) {
+  auto inode = inode_ids_.Next();
+  if (!inode.ok()) return Reply(context, inode.status());
+  Command command;
+  CreateCmd* cmd = command.mutable_create();
+  cmd->set_parent(request->parent());
+  cmd->set_name(request->name());
+  cmd->set_inode(*inode);
+  cmd->set_mode(request->mode());
+  cmd->set_uid(request->uid());
+  cmd->set_gid(request->gid());
+  cmd->set_exclusive(request->exclusive());
+  cmd->set_replace(request->replace());
+  *cmd->mutable_extents() = request->extents();
+  *cmd->mutable_new_chunks() = request->new_chunks();
+  cmd->set_size(request->size());
+  auto result = Run(request->session(), std::move(command));
+  if (!result.ok()) return Reply(context, result.status());
+  *response->mutable_attr() = result->attr();
+  return grpc::Status::OK;
+}
+
+grpc::Status MasterServiceImpl::Symlink(grpc::ServerContext* context,
+                                        const SymlinkRequest* request, AttrResponse* response) {
+  auto inode = inode_ids_.Next();
+  if (!inode.ok()) return Reply(context, inode.status());
+  Command command;
+  SymlinkCmd* cmd = command.mutable_symlink();
+  cmd->set_parent(request->parent());
+  cmd->set_name(request->name());
+  cmd->set_inode(*inode);
+  cmd->set_target(request->target());
+  cmd->set_uid(request->uid());
+  cmd->set_gid(request->gid());
+  auto result = Run(request->session(), std::move(command));
+  if (!result.ok()) return Reply(context, result.status());
+  *response->mutable_attr() = result->attr();
+  return grpc::Status::OK;
+}
+
+grpc::Status MasterServiceImpl::Link(grpc::ServerContext* context, const LinkRequest* request,
+                                     AttrResponse* response) {
+  Command command;
+  LinkCmd* cmd = command.mutable_link();
+  cmd->set_inode(request->inode());
+  cmd->set_new_parent(request->new_parent());
+  cmd->set_new_name(request->new_name());
+  auto result = Run(request->session(), std::move(command));
+  if (!result.ok()) return Reply(context, result.status());
+  *response->mutable_attr() = result->attr();
+  return grpc::Status::OK;
+}
+
+grpc::Status MasterServiceImpl::Unlink(grpc::ServerContext* context, const RemoveRequest* request,
+                                       Empty*) {
+  Command command;
+  command.mutable_unlink()->set_parent(request->parent());
+  command.mutable_unlink()->set_name(request->name());
+  return Reply(context, Run(request->session(), std::move(command)).status());
+}
+
+grpc::Status MasterServiceImpl::Rmdir(grpc::ServerContext* context, const RemoveRequest* request,
+                                      Empty*) {
+  Command command;
+  command.mutable_rmdir()->set_parent(request->parent());
+  command.mutable_rmdir()->set_name(request->name());
+  return Reply(context, Run(request->session(), std::move(command)).status());
+}
+
+grpc::Status MasterServiceImpl::Rename(grpc::ServerContext* context, const RenameRequest* request,
+                                       Empty*) {
+  Command command;
+  RenameCmd* cmd = command.mutable_rename();
+  cmd->set_parent(request->parent());
+  cmd->set_name(request->name());
+  cmd->set_new_parent(request->new_parent());
+  cmd->set_new_name(request->new_name());
+  cmd->set_noreplace(request->noreplace());
+  return Reply(context, Run(request->session(), std::move(command)).status());
+}
+
+grpc::Status MasterServiceImpl::SetAttr(grpc::ServerContext* context,
+                                        const SetAttrRequest* request, AttrResponse* response) {
+  Command command;
+  SetAttrCmd* cmd = command.mutable_set_attr();
+  cmd->set_inode(request->inode());
+  if (request->has_mode()) cmd->set_set_mode(true), cmd->set_mode(request->mode());
+  if (request->has_uid()) cmd->set_set_uid(true), cmd->set_uid(request->uid());
+  if (request->has_gid()) cmd->set_set_gid(true), cmd->set_gid(request->gid());
+  if (request->has_size()) cmd->set_set_size(true), cmd->set_size(request->size());
+  if (request->has_atime_ns()) cmd->set_set_atime(true), cmd->set_atime_ns(request->atime_ns());
+  if (request->has_mtime_ns()) cmd->set_set_mtime(true), cmd->set_mtime_ns(request->mtime_ns());
+  auto result = Run(request->session(), std::move(command));
+  if (!result.ok()) return Reply(context, result.status());
+  *response->mutable_attr() = result->attr();
+  return grpc::Status::OK;
+}
+
+grpc::Status MasterServiceImpl::AllocateChunk(grpc::ServerContext* context,
+                                              const AllocateChunkRequest* request,
+                                              AllocateChunkResponse* response) {
+  if (!ctx_.log->IsLeader()) return Reply(context, absl::UnavailableError("not the leader"));
+  std::set<std::string> exclude(request->exclude_datanodes().begin(),
+                                request->exclude_datanodes().end());
+  auto pipeline = ctx_.datanodes->Place(ctx_.replication, request->size_hint(), exclude);
+  if (!pipeline.ok()) return Reply(context, pipeline.status());
+  auto chunk_id = chunk_ids_.Next();
+  if (!chunk_id.ok()) return Reply(context, chunk_id.status());
+  response->set_chunk_id(*chunk_id);
+  for (auto& node : *pipeline) *response->add_pipeline() = std::move(node);
+  return grpc::Status::OK;
+}
+
+grpc::Status MasterServiceImpl::CommitWrite(grpc::ServerContext* context,
+                                            const CommitWriteRequest* request,
+                                            CommitWriteResponse* response) {
+  Command command;
+  CommitWriteCmd* cmd = command.mutable_commit_write();
+  cmd->set_inode(request->inode());
+  cmd->set_append(request->append());
+  cmd->set_offset(request->offset());
+  *cmd->mutable_extents() = request->extents();
+  *cmd->mutable_new_chunks() = request->new_chunks();
+  cmd->set_length(request->length());
+  auto result = Run(request->session(), std::move(command));
+  if (!result.ok()) return Reply(context, result.status());
+  *response->mutable_attr() = result->attr();
+  response->set_write_offset(result->write_offset());
+  return grpc::Status::OK;
+}
+
+grpc::Status MasterServiceImpl::ReportBadReplica(grpc::ServerContext* context,
+                                                 const ReportBadReplicaRequest* request, Empty*) {
+  DFS_LOG(WARNING) << "datanode " << request->datanode_id() << " has a bad replica of chunk "
+                   << request->chunk_id() << ": " << request->reason();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    corrupt_[request->chunk_id()].insert(request->datanode_id());
+    ++corrupt_reports_;
+  }
+  // Forget the bad copy (unless it is the last one) and have the datanode delete it.
+  Command command;
+  command.mutable_drop_replica()->set_chunk_id(request->chunk_id());
+  command.mutable_drop_replica()->set_datanode_id(request->datanode_id());
+  auto result = Run(Session(), std::move(command));
+  if (result.ok()) ctx_.datanodes->QueueDelete(request->datanode_id(), request->chunk_id());
+  return Reply(context, result.status());
+}
+
+// ---- datanodes ----
+
+grpc::Status MasterServiceImpl::Heartbeat(grpc::ServerContext* context,
+                                          const HeartbeatRequest* request,
+                                          HeartbeatResponse* response) {
+  if (request->node().id().empty() || request->node().address().empty()) {
+    return ToGrpcStatus(absl::InvalidArgumentError("heartbeat without datanode id or address"));
+  }
+  bool want_report = ctx_.datanodes->Heartbeat(*request);
+  response->set_send_chunk_report(want_report);
+  for (uint64_t id : ctx_.datanodes->TakeDeletes(request->node().id())) {
+    response->add_delete_chunks(id);
+  }
+  return grpc::Status::OK;
+}
+
+// ---- admin ----
+
+grpc::Status MasterServiceImpl::ListDatanodes(grpc::ServerContext*, const Empty*,
+                                              ListDatanodesResponse* response) {
+  for (auto& node : ctx_.datanodes->List()) *response->add_datanodes() = std::move(node);
+  return grpc::Status::OK;
+}
+
+grpc::Status MasterServiceImpl::ChunkReplicas(grpc::ServerContext* context,
+                                              const ChunkReplicasRequest* request,
+                                              ChunkReplicasResponse* response) {
+  auto chunk = ctx_.sm->GetChunk(request->chunk_id());
+  if (!chunk.ok()) return Reply(context, chunk.status());
+  *response->mutable_chunk() = *chunk;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const std::string& id : corrupt_[request->chunk_id()]) response->add_corrupt_replicas(id);
+  return grpc::Status::OK;
+}
+
+grpc::Status MasterServiceImpl::ClusterStatus(grpc::ServerContext*, const Empty*,
+                                              ClusterStatusResponse* response) {
+  response->set_applied_index(ctx_.sm->applied_index());
+  response->set_inodes(ctx_.sm->inode_count());
+  response->set_chunks(ctx_.sm->chunk_count());
+  for (const DatanodeStatus& node : ctx_.datanodes->List()) {
+    if (node.live()) {
+      response->set_live_datanodes(response->live_datanodes() + 1);
+    } else {
+      response->set_dead_datanodes(response->dead_datanodes() + 1);
+    }
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  response->set_corrupt_replica_reports(corrupt_reports_);
+  return grpc::Status::OK;
+}
+
+}  // namespace dfs

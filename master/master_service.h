@@ -1,0 +1,84 @@
+// The master's gRPC services: the client API (MasterService), heartbeats (DatanodeRegistry) and
+// the admin API (AdminService). Mutations become commands in the CommandLog; reads go to the
+// state machine after a read barrier. gRPC calls these from many threads; every member they
+// use is thread-safe.
+#pragma once
+
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+
+#include "common/clock.h"
+#include "master/command_log.h"
+#include "master/datanode_manager.h"
+#include "master/id_allocator.h"
+#include "master/state_machine.h"
+#include "proto/master.grpc.pb.h"
+
+namespace dfs {
+
+struct MasterContext {
+  StateMachine* sm;
+  CommandLog* log;
+  DatanodeManager* datanodes;
+  Clock* clock;
+  int replication = 3;
+};
+
+class MasterServiceImpl final : public MasterService::Service,
+                                public DatanodeRegistry::Service,
+                                public AdminService::Service {
+ public:
+  explicit MasterServiceImpl(MasterContext context);
+
+  // MasterService
+  grpc::Status Lookup(grpc::ServerContext*, const LookupRequest*, AttrResponse*) override;
+  grpc::Status LookupPath(grpc::ServerContext*, const LookupPathRequest*, AttrResponse*) override;
+  grpc::Status GetAttr(grpc::ServerContext*, const GetAttrRequest*, AttrResponse*) override;
+  grpc::Status ReadDir(grpc::ServerContext*, const ReadDirRequest*, ReadDirResponse*) override;
+  grpc::Status Mkdir(grpc::ServerContext*, const MkdirRequest*, AttrResponse*) override;
+  grpc::Status Create(grpc::ServerContext*, const CreateRequest*, AttrResponse*) override;
+  grpc::Status Symlink(grpc::ServerContext*, const SymlinkRequest*, AttrResponse*) override;
+  grpc::Status Link(grpc::ServerContext*, const LinkRequest*, AttrResponse*) override;
+  grpc::Status Unlink(grpc::ServerContext*, const RemoveRequest*, Empty*) override;
+  grpc::Status Rmdir(grpc::ServerContext*, const RemoveRequest*, Empty*) override;
+  grpc::Status Rename(grpc::ServerContext*, const RenameRequest*, Empty*) override;
+  grpc::Status SetAttr(grpc::ServerContext*, const SetAttrRequest*, AttrResponse*) override;
+  grpc::Status AllocateChunk(grpc::ServerContext*, const AllocateChunkRequest*,
+                             AllocateChunkResponse*) override;
+  grpc::Status CommitWrite(grpc::ServerContext*, const CommitWriteRequest*,
+                           CommitWriteResponse*) override;
+  grpc::Status GetExtents(grpc::ServerContext*, const GetExtentsRequest*,
+                          GetExtentsResponse*) override;
+  grpc::Status ReportBadReplica(grpc::ServerContext*, const ReportBadReplicaRequest*,
+                                Empty*) override;
+  grpc::Status StatFs(grpc::ServerContext*, const Empty*, StatFsResponse*) override;
+
+  // DatanodeRegistry
+  grpc::Status Heartbeat(grpc::ServerContext*, const HeartbeatRequest*,
+                         HeartbeatResponse*) override;
+
+  // AdminService
+  grpc::Status ListDatanodes(grpc::ServerContext*, const Empty*, ListDatanodesResponse*) override;
+  grpc::Status ChunkReplicas(grpc::ServerContext*, const ChunkReplicasRequest*,
+                             ChunkReplicasResponse*) override;
+  grpc::Status ClusterStatus(grpc::ServerContext*, const Empty*, ClusterStatusResponse*) override;
+
+ private:
+  // Proposes `command` under the request's session; returns the result or its error.
+  absl::StatusOr<CommandResult> Run(const Session& session, Command command);
+  // Converts to a gRPC status, adding the leader hint when this master is not the leader.
+  grpc::Status Reply(grpc::ServerContext* context, const absl::Status& status);
+  grpc::Status ReplyAttr(grpc::ServerContext* context, const absl::StatusOr<Attr>& attr,
+                         AttrResponse* response);
+
+  MasterContext ctx_;
+  IdAllocator inode_ids_;
+  IdAllocator chunk_ids_;
+  std::mutex mu_;
+  std::map<uint64_t, std::set<std::string>> corrupt_;  // guarded by mu_: chunk -> datanode ids
+  uint64_t corrupt_reports_ = 0;                       // guarded by mu_
+};
+
+}  // namespace dfs

@@ -1,0 +1,158 @@
+#include "master/meta_store.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/keycoding.h"
+#include "leveldb/write_batch.h"
+
+namespace dfs {
+
+absl::StatusOr<std::unique_ptr<MetaStore>> MetaStore::Open(const std::string& path) {
+  leveldb::Options options;
+  options.create_if_missing = true;
+  leveldb::DB* db = nullptr;
+  leveldb::Status s = leveldb::DB::Open(options, path, &db);
+  if (!s.ok()) return absl::InternalError(absl::StrCat("open metadata store ", path, ": ", s.ToString()));
+  return std::unique_ptr<MetaStore>(new MetaStore(std::unique_ptr<leveldb::DB>(db)));
+}
+
+absl::StatusOr<std::string> MetaStore::Get(const std::string& key) {
+  std::string value;
+  leveldb::Status s = db_->Get(leveldb::ReadOptions(), key, &value);
+  if (s.IsNotFound()) return absl::NotFoundError("no such key");
+  if (!s.ok()) return absl::InternalError(s.ToString());
+  return value;
+}
+
+absl::Status MetaStore::GetProto(const std::string& key, google::protobuf::Message* message) {
+  auto value = Get(key);
+  if (!value.ok()) return value.status();
+  if (!message->ParseFromString(*value)) return absl::DataLossError("corrupt record");
+  return absl::OkStatus();
+}
+
+uint64_t MetaStore::GetCounter(const std::string& key) {
+  auto value = Get(key);
+  return value.ok() && value->size() == 8 ? DecodeFixed64BE(*value) : 0;
+}
+
+absl::Status MetaStore::Sync() {
+  leveldb::WriteOptions options;
+  options.sync = true;
+  leveldb::WriteBatch empty;
+  leveldb::Status s = db_->Write(options, &empty);
+  return s.ok() ? absl::OkStatus() : absl::InternalError(s.ToString());
+}
+
+std::optional<std::string> Txn::Get(const std::string& key) {
+  auto it = overlay_.find(key);
+  if (it != overlay_.end()) return it->second;
+  auto value = store_->Get(key);
+  if (!value.ok()) return std::nullopt;
+  return *std::move(value);
+}
+
+bool Txn::GetProto(const std::string& key, google::protobuf::Message* message) {
+  auto value = Get(key);
+  return value && message->ParseFromString(*value);
+}
+
+uint64_t Txn::GetCounter(const std::string& key) {
+  auto value = Get(key);
+  return value && value->size() == 8 ? DecodeFixed64BE(*value) : 0;
+}
+
+void Txn::Put(const std::string& key, std::string value) { overlay_[key] = std::move(value); }
+
+void Txn::PutProto(const std::string& key, const google::protobuf::Message& message) {
+  overlay_[key] = message.SerializeAsString();
+}
+
+void Txn::PutCounter(const std::string& key, uint64_t value) {
+  std::string encoded;
+  PutFixed64BE(&encoded, value);
+  overlay_[key] = std::move(encoded);
+}
+
+void Txn::Delete(const std::string& key) { overlay_[key] = std::nullopt; }
+
+std::vector<Txn::Entry> Txn::Scan(const std::string& from, const std::string& to, size_t limit) {
+  std::vector<Entry> out;
+  std::unique_ptr<leveldb::Iterator> it(store_->db()->NewIterator(leveldb::ReadOptions()));
+  it->Seek(from);
+  auto ov = overlay_.lower_bound(from);
+  auto ov_end = overlay_.lower_bound(to);
+  // Merge the two ordered sources; the overlay wins on equal keys.
+  while (limit == 0 || out.size() < limit) {
+    bool db_ok = it->Valid() && it->key().ToString() < to;
+    bool ov_ok = ov != ov_end;
+    if (!db_ok && !ov_ok) break;
+    if (ov_ok && (!db_ok || ov->first <= it->key().ToString())) {
+      if (db_ok && ov->first == it->key().ToString()) it->Next();
+      if (ov->second) out.push_back({ov->first, *ov->second});
+      ++ov;
+    } else {
+      out.push_back({it->key().ToString(), it->value().ToString()});
+      it->Next();
+    }
+  }
+  return out;
+}
+
+std::optional<Txn::Entry> Txn::Floor(const std::string& prefix, const std::string& key) {
+  std::unique_ptr<leveldb::Iterator> it(store_->db()->NewIterator(leveldb::ReadOptions()));
+  // Position the store iterator at the greatest key <= `key`.
+  it->Seek(key);
+  if (!it->Valid()) {
+    it->SeekToLast();
+  } else if (it->key().ToString() > key) {
+    it->Prev();
+  }
+  // Overlay candidate: greatest overlay key <= key.
+  auto ov = overlay_.upper_bound(key);
+  bool ov_ok = ov != overlay_.begin();
+  if (ov_ok) --ov;
+  for (;;) {
+    bool db_ok = it->Valid() && it->key().starts_with(prefix);
+    ov_ok = ov_ok && ov->first.compare(0, prefix.size(), prefix) == 0;
+    if (!db_ok && !ov_ok) return std::nullopt;
+    if (ov_ok && (!db_ok || ov->first >= it->key().ToString())) {
+      if (db_ok && ov->first == it->key().ToString()) it->Prev();
+      if (ov->second) return Entry{ov->first, *ov->second};
+      if (ov == overlay_.begin()) {
+        ov_ok = false;
+      } else {
+        --ov;
+      }
+    } else {
+      return Entry{it->key().ToString(), it->value().ToString()};
+    }
+  }
+}
+
+absl::Status Txn::Commit() {
+  leveldb::WriteBatch batch;
+  for (const auto& [key, value] : overlay_) {
+    if (value) {
+      batch.Put(key, *value);
+    } else {
+      batch.Delete(key);
+    }
+  }
+  leveldb::Status s = store_->db()->Write(leveldb::WriteOptions(), &batch);
+  overlay_.clear();
+  return s.ok() ? absl::OkStatus() : absl::InternalError(s.ToString());
+}
+
+std::string PrefixEnd(std::string prefix) {
+  while (!prefix.empty()) {
+    unsigned char last = static_cast<unsigned char>(prefix.back());
+    if (last != 0xff) {
+      prefix.back() = static_cast<char>(last + 1);
+      return prefix;
+    }
+    prefix.pop_back();
+  }
+  return std::string(1, '\xff');  // unreachable for dfs keys, which never start with 0xff
+}
+
+}  // namespace dfs

@@ -1,0 +1,76 @@
+// The master's metadata store: a LevelDB holding the namespace and chunk map (layout in keys.h),
+// and Txn, the read-your-writes view through which one command is applied.
+//
+// Thread safety: MetaStore is safe for concurrent readers and one applier. A Txn belongs to the
+// single apply thread; its writes become visible to readers atomically at Commit().
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "google/protobuf/message.h"
+#include "leveldb/db.h"
+
+namespace dfs {
+
+class MetaStore {
+ public:
+  static absl::StatusOr<std::unique_ptr<MetaStore>> Open(const std::string& path);
+
+  leveldb::DB* db() { return db_.get(); }
+
+  // Point read of committed state. NotFound if absent.
+  absl::StatusOr<std::string> Get(const std::string& key);
+  // Reads a protobuf value; NotFound if absent, DataLoss if it does not parse.
+  absl::Status GetProto(const std::string& key, google::protobuf::Message* message);
+  uint64_t GetCounter(const std::string& key);
+
+  // Makes every write so far durable (LevelDB's own log is written without sync by Commit).
+  absl::Status Sync();
+
+ private:
+  explicit MetaStore(std::unique_ptr<leveldb::DB> db) : db_(std::move(db)) {}
+  std::unique_ptr<leveldb::DB> db_;
+};
+
+// The mutations of one command: reads see the store as modified so far; nothing reaches the
+// store until Commit(), which writes everything in one atomic WriteBatch.
+class Txn {
+ public:
+  explicit Txn(MetaStore* store) : store_(store) {}
+
+  std::optional<std::string> Get(const std::string& key);
+  bool GetProto(const std::string& key, google::protobuf::Message* message);
+  uint64_t GetCounter(const std::string& key);
+
+  void Put(const std::string& key, std::string value);
+  void PutProto(const std::string& key, const google::protobuf::Message& message);
+  void PutCounter(const std::string& key, uint64_t value);
+  void Delete(const std::string& key);
+
+  struct Entry {
+    std::string key;
+    std::string value;
+  };
+  // Entries with keys in [from, to), in key order, at most `limit` (0: no limit).
+  std::vector<Entry> Scan(const std::string& from, const std::string& to, size_t limit = 0);
+  // The entry with the greatest key <= `key` among keys starting with `prefix`, if any.
+  std::optional<Entry> Floor(const std::string& prefix, const std::string& key);
+
+  // Writes all mutations atomically (without fsync: the command log is the durable record).
+  absl::Status Commit();
+
+ private:
+  MetaStore* store_;
+  // Pending writes; nullopt marks a delete.
+  std::map<std::string, std::optional<std::string>> overlay_;
+};
+
+// The smallest key greater than every key that starts with `prefix`.
+std::string PrefixEnd(std::string prefix);
+
+}  // namespace dfs

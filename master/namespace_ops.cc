@@ -1,0 +1,250 @@
+// Directory-level operations: mkdir, create, symlink, link, unlink, rmdir, rename.
+#include <optional>
+
+#include "absl/strings/str_cat.h"
+#include "common/errors.h"
+#include "common/keycoding.h"
+#include "common/status.h"
+#include "master/keys.h"
+#include "master/ops.h"
+
+namespace dfs {
+namespace {
+
+std::optional<uint64_t> LookupEntry(Txn& txn, uint64_t parent, absl::string_view name) {
+  auto value = txn.Get(keys::Dirent(parent, name));
+  if (!value || value->size() != 8) return std::nullopt;
+  return DecodeFixed64BE(*value);
+}
+
+void PutEntry(Txn& txn, uint64_t parent, absl::string_view name, uint64_t inode) {
+  std::string value;
+  PutFixed64BE(&value, inode);
+  txn.Put(keys::Dirent(parent, name), std::move(value));
+}
+
+bool DirIsEmpty(Txn& txn, uint64_t dir) {
+  std::string prefix = keys::DirPrefix(dir);
+  return txn.Scan(prefix, PrefixEnd(prefix), 1).empty();
+}
+
+void Touch(Attr& dir, int64_t now_ns) {
+  dir.set_mtime_ns(now_ns);
+  dir.set_ctime_ns(now_ns);
+}
+
+// Checks that `inode` is a fresh id reserved by the leader and builds its attributes.
+absl::StatusOr<Attr> NewInode(Txn& txn, uint64_t inode, FileType type, uint32_t mode,
+                              uint32_t uid, uint32_t gid, int64_t now_ns) {
+  if (inode <= keys::kRootInode || inode >= txn.GetCounter(keys::kNextInode) ||
+      txn.Get(keys::Inode(inode))) {
+    return FsError(EINVAL, absl::StrCat("inode id ", inode, " was not reserved or is in use"));
+  }
+  Attr attr;
+  attr.set_inode(inode);
+  attr.set_type(type);
+  attr.set_mode(mode & 07777);
+  attr.set_uid(uid);
+  attr.set_gid(gid);
+  attr.set_nlink(type == FILE_TYPE_DIRECTORY ? 2 : 1);
+  attr.set_atime_ns(now_ns);
+  attr.set_mtime_ns(now_ns);
+  attr.set_ctime_ns(now_ns);
+  txn.PutCounter(keys::kInodeCount, txn.GetCounter(keys::kInodeCount) + 1);
+  return attr;
+}
+
+// Loads the parent directory and checks that `name` is a valid new name in it.
+absl::StatusOr<Attr> PrepareNewEntry(Txn& txn, uint64_t parent, absl::string_view name) {
+  DFS_RETURN_IF_ERROR(ValidateName(name));
+  DFS_ASSIGN_OR_RETURN(Attr dir, LoadDir(txn, parent));
+  if (LookupEntry(txn, parent, name)) {
+    return FsError(EEXIST, absl::StrCat("'", name, "' already exists"));
+  }
+  return dir;
+}
+
+// True if directory `dir` is `ancestor` or lies below it.
+bool IsInSubtree(Txn& txn, uint64_t dir, uint64_t ancestor) {
+  for (;;) {
+    if (dir == ancestor) return true;
+    if (dir == keys::kRootInode) return false;
+    Attr attr;
+    if (!txn.GetProto(keys::Inode(dir), &attr)) return false;
+    dir = attr.parent();
+  }
+}
+
+}  // namespace
+
+absl::Status ValidateName(absl::string_view name) {
+  if (name.empty() || name == "." || name == "..") {
+    return FsError(EINVAL, absl::StrCat("invalid name '", name, "'"));
+  }
+  if (name.find('/') != absl::string_view::npos || name.find('\0') != absl::string_view::npos) {
+    return FsError(EINVAL, "a name may not contain '/' or NUL");
+  }
+  if (name.size() > kMaxNameBytes) return FsError(ENAMETOOLONG, "name longer than 255 bytes");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Attr> ApplyMkdir(Txn& txn, const MkdirCmd& cmd, int64_t now_ns) {
+  DFS_ASSIGN_OR_RETURN(Attr dir, PrepareNewEntry(txn, cmd.parent(), cmd.name()));
+  DFS_ASSIGN_OR_RETURN(Attr attr, NewInode(txn, cmd.inode(), FILE_TYPE_DIRECTORY, cmd.mode(),
+                                           cmd.uid(), cmd.gid(), now_ns));
+  attr.set_parent(dir.inode());
+  StoreInode(txn, attr);
+  PutEntry(txn, dir.inode(), cmd.name(), attr.inode());
+  dir.set_nlink(dir.nlink() + 1);
+  Touch(dir, now_ns);
+  StoreInode(txn, dir);
+  return attr;
+}
+
+absl::StatusOr<Attr> ApplyCreate(Txn& txn, const CreateCmd& cmd, int64_t now_ns) {
+  DFS_RETURN_IF_ERROR(ValidateName(cmd.name()));
+  DFS_ASSIGN_OR_RETURN(Attr dir, LoadDir(txn, cmd.parent()));
+  const bool has_content = cmd.size() > 0 || !cmd.extents().empty();
+  if (auto existing_id = LookupEntry(txn, dir.inode(), cmd.name())) {
+    DFS_ASSIGN_OR_RETURN(Attr existing, LoadInode(txn, *existing_id));
+    if (cmd.exclusive()) return FsError(EEXIST, absl::StrCat("'", cmd.name(), "' already exists"));
+    if (existing.type() == FILE_TYPE_DIRECTORY) {
+      return FsError(EISDIR, absl::StrCat("'", cmd.name(), "' is a directory"));
+    }
+    if (!cmd.replace()) {
+      if (has_content) return FsError(EEXIST, absl::StrCat("'", cmd.name(), "' already exists"));
+      return existing;  // open(O_CREAT) of an existing file opens it
+    }
+    DropLink(txn, existing, now_ns);
+    txn.Delete(keys::Dirent(dir.inode(), cmd.name()));
+  }
+  DFS_ASSIGN_OR_RETURN(Attr attr, NewInode(txn, cmd.inode(), FILE_TYPE_REGULAR, cmd.mode(),
+                                           cmd.uid(), cmd.gid(), now_ns));
+  if (has_content) {
+    DFS_RETURN_IF_ERROR(AddNewChunks(txn, cmd.new_chunks(), cmd.extents(), cmd.size()));
+    WriteExtents(txn, attr.inode(), 0, cmd.size(), cmd.extents(), now_ns);
+    attr.set_size(cmd.size());
+  }
+  StoreInode(txn, attr);
+  PutEntry(txn, dir.inode(), cmd.name(), attr.inode());
+  Touch(dir, now_ns);
+  StoreInode(txn, dir);
+  return attr;
+}
+
+absl::StatusOr<Attr> ApplySymlink(Txn& txn, const SymlinkCmd& cmd, int64_t now_ns) {
+  if (cmd.target().empty()) return FsError(ENOENT, "empty symlink target");
+  if (cmd.target().size() > kMaxSymlinkBytes) return FsError(ENAMETOOLONG, "symlink target too long");
+  DFS_ASSIGN_OR_RETURN(Attr dir, PrepareNewEntry(txn, cmd.parent(), cmd.name()));
+  DFS_ASSIGN_OR_RETURN(Attr attr, NewInode(txn, cmd.inode(), FILE_TYPE_SYMLINK, 0777, cmd.uid(),
+                                           cmd.gid(), now_ns));
+  attr.set_symlink_target(cmd.target());
+  attr.set_size(cmd.target().size());
+  StoreInode(txn, attr);
+  PutEntry(txn, dir.inode(), cmd.name(), attr.inode());
+  Touch(dir, now_ns);
+  StoreInode(txn, dir);
+  return attr;
+}
+
+absl::StatusOr<Attr> ApplyLink(Txn& txn, const LinkCmd& cmd, int64_t now_ns) {
+  DFS_ASSIGN_OR_RETURN(Attr attr, LoadInode(txn, cmd.inode()));
+  if (attr.type() == FILE_TYPE_DIRECTORY) return FsError(EPERM, "cannot hard-link a directory");
+  DFS_ASSIGN_OR_RETURN(Attr dir, PrepareNewEntry(txn, cmd.new_parent(), cmd.new_name()));
+  attr.set_nlink(attr.nlink() + 1);
+  attr.set_ctime_ns(now_ns);
+  StoreInode(txn, attr);
+  PutEntry(txn, dir.inode(), cmd.new_name(), attr.inode());
+  Touch(dir, now_ns);
+  StoreInode(txn, dir);
+  return attr;
+}
+
+absl::Status ApplyUnlink(Txn& txn, const UnlinkCmd& cmd, int64_t now_ns) {
+  DFS_RETURN_IF_ERROR(ValidateName(cmd.name()));
+  DFS_ASSIGN_OR_RETURN(Attr dir, LoadDir(txn, cmd.parent()));
+  auto child = LookupEntry(txn, dir.inode(), cmd.name());
+  if (!child) return FsError(ENOENT, absl::StrCat("'", cmd.name(), "' does not exist"));
+  DFS_ASSIGN_OR_RETURN(Attr attr, LoadInode(txn, *child));
+  if (attr.type() == FILE_TYPE_DIRECTORY) {
+    return FsError(EISDIR, absl::StrCat("'", cmd.name(), "' is a directory"));
+  }
+  txn.Delete(keys::Dirent(dir.inode(), cmd.name()));
+  DropLink(txn, attr, now_ns);
+  Touch(dir, now_ns);
+  StoreInode(txn, dir);
+  return absl::OkStatus();
+}
+
+absl::Status ApplyRmdir(Txn& txn, const RmdirCmd& cmd, int64_t now_ns) {
+  DFS_RETURN_IF_ERROR(ValidateName(cmd.name()));
+  DFS_ASSIGN_OR_RETURN(Attr dir, LoadDir(txn, cmd.parent()));
+  auto child = LookupEntry(txn, dir.inode(), cmd.name());
+  if (!child) return FsError(ENOENT, absl::StrCat("'", cmd.name(), "' does not exist"));
+  DFS_ASSIGN_OR_RETURN(Attr attr, LoadInode(txn, *child));
+  if (attr.type() != FILE_TYPE_DIRECTORY) {
+    return FsError(ENOTDIR, absl::StrCat("'", cmd.name(), "' is not a directory"));
+  }
+  if (!DirIsEmpty(txn, attr.inode())) {
+    return FsError(ENOTEMPTY, absl::StrCat("'", cmd.name(), "' is not empty"));
+  }
+  txn.Delete(keys::Dirent(dir.inode(), cmd.name()));
+  DropLink(txn, attr, now_ns);
+  dir.set_nlink(dir.nlink() - 1);
+  Touch(dir, now_ns);
+  StoreInode(txn, dir);
+  return absl::OkStatus();
+}
+
+absl::Status ApplyRename(Txn& txn, const RenameCmd& cmd, int64_t now_ns) {
+  DFS_RETURN_IF_ERROR(ValidateName(cmd.name()));
+  DFS_RETURN_IF_ERROR(ValidateName(cmd.new_name()));
+  DFS_ASSIGN_OR_RETURN(Attr src_dir, LoadDir(txn, cmd.parent()));
+  DFS_ASSIGN_OR_RETURN(Attr dst_dir, LoadDir(txn, cmd.new_parent()));
+  auto child = LookupEntry(txn, src_dir.inode(), cmd.name());
+  if (!child) return FsError(ENOENT, absl::StrCat("'", cmd.name(), "' does not exist"));
+  DFS_ASSIGN_OR_RETURN(Attr attr, LoadInode(txn, *child));
+  const bool is_dir = attr.type() == FILE_TYPE_DIRECTORY;
+  if (is_dir && IsInSubtree(txn, dst_dir.inode(), attr.inode())) {
+    return FsError(EINVAL, "cannot move a directory into itself");
+  }
+  if (auto target_id = LookupEntry(txn, dst_dir.inode(), cmd.new_name())) {
+    if (cmd.noreplace()) return FsError(EEXIST, absl::StrCat("'", cmd.new_name(), "' exists"));
+    if (*target_id == attr.inode()) return absl::OkStatus();  // same file: POSIX does nothing
+    DFS_ASSIGN_OR_RETURN(Attr target, LoadInode(txn, *target_id));
+    const bool target_is_dir = target.type() == FILE_TYPE_DIRECTORY;
+    if (is_dir && !target_is_dir) {
+      return FsError(ENOTDIR, absl::StrCat("'", cmd.new_name(), "' is not a directory"));
+    }
+    if (!is_dir && target_is_dir) {
+      return FsError(EISDIR, absl::StrCat("'", cmd.new_name(), "' is a directory"));
+    }
+    if (target_is_dir) {
+      if (!DirIsEmpty(txn, target.inode())) {
+        return FsError(ENOTEMPTY, absl::StrCat("'", cmd.new_name(), "' is not empty"));
+      }
+      dst_dir.set_nlink(dst_dir.nlink() - 1);
+    }
+    DropLink(txn, target, now_ns);
+  }
+  txn.Delete(keys::Dirent(src_dir.inode(), cmd.name()));
+  PutEntry(txn, dst_dir.inode(), cmd.new_name(), attr.inode());
+  attr.set_ctime_ns(now_ns);
+  if (is_dir && src_dir.inode() != dst_dir.inode()) {
+    attr.set_parent(dst_dir.inode());
+    src_dir.set_nlink(src_dir.nlink() - 1);
+    dst_dir.set_nlink(dst_dir.nlink() + 1);
+  }
+  StoreInode(txn, attr);
+  Touch(src_dir, now_ns);
+  Touch(dst_dir, now_ns);
+  if (src_dir.inode() == dst_dir.inode()) {
+    StoreInode(txn, dst_dir);  // one directory: dst_dir holds every change
+  } else {
+    StoreInode(txn, src_dir);
+    StoreInode(txn, dst_dir);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace dfs

@@ -1,0 +1,59 @@
+// The namespace operations of the state machine, one function per command. Each validates against
+// the current state (through the Txn) and either mutates it or returns a semantic error (with a
+// POSIX errno payload, common/errors.h) having mutated nothing the caller will keep: on error the
+// caller discards the Txn's mutations.
+//
+// Called only from the apply thread, with `now_ns` the command's (monotonic) timestamp.
+#pragma once
+
+#include <cstdint>
+#include "absl/strings/string_view.h"
+
+#include "absl/status/statusor.h"
+#include "master/meta_store.h"
+#include "proto/command.pb.h"
+#include "proto/common.pb.h"
+
+namespace dfs {
+
+inline constexpr size_t kMaxNameBytes = 255;
+inline constexpr size_t kMaxSymlinkBytes = 4095;
+
+// EINVAL for "", ".", ".." or a name with '/' or NUL; ENAMETOOLONG past 255 bytes.
+absl::Status ValidateName(absl::string_view name);
+
+absl::StatusOr<Attr> ApplyMkdir(Txn& txn, const MkdirCmd& cmd, int64_t now_ns);
+absl::StatusOr<Attr> ApplyCreate(Txn& txn, const CreateCmd& cmd, int64_t now_ns);
+absl::StatusOr<Attr> ApplySymlink(Txn& txn, const SymlinkCmd& cmd, int64_t now_ns);
+absl::StatusOr<Attr> ApplyLink(Txn& txn, const LinkCmd& cmd, int64_t now_ns);
+absl::Status ApplyUnlink(Txn& txn, const UnlinkCmd& cmd, int64_t now_ns);
+absl::Status ApplyRmdir(Txn& txn, const RmdirCmd& cmd, int64_t now_ns);
+absl::Status ApplyRename(Txn& txn, const RenameCmd& cmd, int64_t now_ns);
+absl::StatusOr<Attr> ApplySetAttr(Txn& txn, const SetAttrCmd& cmd, int64_t now_ns);
+// Returns the file's new attributes and sets *write_offset to where the data landed.
+absl::StatusOr<Attr> ApplyCommitWrite(Txn& txn, const CommitWriteCmd& cmd, int64_t now_ns,
+                                      uint64_t* write_offset);
+absl::Status ApplyDropReplica(Txn& txn, const DropReplicaCmd& cmd);
+
+// ---- helpers shared by the operations (file_ops.cc) ----
+
+// Loads an inode; ENOENT if it does not exist.
+absl::StatusOr<Attr> LoadInode(Txn& txn, uint64_t inode);
+// Loads `inode` and checks that it is a directory (ENOTDIR otherwise).
+absl::StatusOr<Attr> LoadDir(Txn& txn, uint64_t inode);
+void StoreInode(Txn& txn, const Attr& attr);
+
+// Checks new chunks and extents of a write of `length` bytes (extent offsets relative to the
+// write), then records the new chunks. InvalidArgument on any inconsistency.
+absl::Status AddNewChunks(Txn& txn, const google::protobuf::RepeatedPtrField<ChunkInfo>& new_chunks,
+                          const google::protobuf::RepeatedPtrField<Extent>& extents, uint64_t length);
+// Replaces file range [base, base + length) of `inode` by `extents` (offsets relative to base);
+// gaps become holes. Chunk reference counts follow.
+void WriteExtents(Txn& txn, uint64_t inode, uint64_t base, uint64_t length,
+                  const google::protobuf::RepeatedPtrField<Extent>& extents, int64_t now_ns);
+// Removes file range [start, end) from `inode`'s extents.
+void PunchExtents(Txn& txn, uint64_t inode, uint64_t start, uint64_t end, int64_t now_ns);
+// Drops one link to `attr`; at zero links the inode and its extents go.
+void DropLink(Txn& txn, Attr attr, int64_t now_ns);
+
+}  // namespace dfs

@@ -1,0 +1,231 @@
+#include "master/state_machine.h"
+
+#include <algorithm>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/errors.h"
+#include "common/status.h"
+#include "master/keys.h"
+#include "master/ops.h"
+
+namespace dfs {
+namespace {
+
+constexpr char kLastTimestamp[] = "Mlast_timestamp_ns";
+
+}  // namespace
+
+absl::Status ResultStatus(const CommandResult& result) {
+  if (result.code() == 0) return absl::OkStatus();
+  absl::Status status(static_cast<absl::StatusCode>(result.code()), result.message());
+  return WithErrno(status, result.posix_errno());
+}
+
+StateMachine::StateMachine(std::unique_ptr<MetaStore> store) : store_(std::move(store)) {}
+
+absl::StatusOr<std::unique_ptr<StateMachine>> StateMachine::Open(const std::string& path) {
+  DFS_ASSIGN_OR_RETURN(std::unique_ptr<MetaStore> store, MetaStore::Open(path));
+  std::unique_ptr<StateMachine> sm(new StateMachine(std::move(store)));
+  Txn txn(sm->store());
+  if (!txn.Get(keys::Inode(keys::kRootInode))) {
+    // A new store: the root directory exists before the first command, identically everywhere.
+    Attr root;
+    root.set_inode(keys::kRootInode);
+    root.set_type(FILE_TYPE_DIRECTORY);
+    root.set_mode(0755);
+    root.set_nlink(2);
+    root.set_parent(keys::kRootInode);
+    StoreInode(txn, root);
+    txn.PutCounter(keys::kNextInode, keys::kRootInode + 1);
+    txn.PutCounter(keys::kNextChunk, 1);
+    txn.PutCounter(keys::kInodeCount, 1);
+    txn.PutCounter(keys::kAppliedIndex, 0);
+    DFS_RETURN_IF_ERROR(txn.Commit());
+    DFS_RETURN_IF_ERROR(sm->store()->Sync());
+  }
+  sm->applied_index_ = sm->store()->GetCounter(keys::kAppliedIndex);
+  return sm;
+}
+
+CommandResult StateMachine::Apply(uint64_t index, const Command& command) {
+  DFS_CHECK(index == applied_index_.load() + 1);
+  Txn txn(store_.get());
+  CommandResult result;
+  const bool has_session = command.client_id() != 0;
+  const std::string session_key = keys::Session(command.client_id(), command.seq());
+  if (has_session && txn.GetProto(session_key, &result)) {
+    // A retry of a command already applied: answer as the first time, change nothing else.
+  } else {
+    // Timestamps never go backwards, whatever the proposing leader's clock says.
+    int64_t now_ns = std::max<int64_t>(command.timestamp_ns(),
+                                       static_cast<int64_t>(txn.GetCounter(kLastTimestamp)) + 1);
+    absl::Status status = Dispatch(txn, command, now_ns, &result);
+    if (!status.ok()) {
+      txn = Txn(store_.get());  // a failed command changes nothing but the bookkeeping below
+      result.Clear();
+      result.set_code(static_cast<int>(status.code()));
+      result.set_message(std::string(status.message()));
+      result.set_posix_errno(ErrnoOf(status));
+    }
+    txn.PutCounter(kLastTimestamp, static_cast<uint64_t>(now_ns));
+    if (has_session) {
+      txn.PutProto(session_key, result);
+      if (command.seq() > kSessionWindow) {
+        txn.Delete(keys::Session(command.client_id(), command.seq() - kSessionWindow));
+      }
+    }
+  }
+  txn.PutCounter(keys::kAppliedIndex, index);
+  DFS_CHECK_OK(txn.Commit());
+  applied_index_ = index;
+  return result;
+}
+
+absl::Status StateMachine::Dispatch(Txn& txn, const Command& command, int64_t now_ns,
+                                    CommandResult* result) {
+  auto set_attr = [&](absl::StatusOr<Attr> attr) -> absl::Status {
+    if (!attr.ok()) return attr.status();
+    *result->mutable_attr() = *std::move(attr);
+    return absl::OkStatus();
+  };
+  switch (command.op_case()) {
+    case Command::kMkdir: return set_attr(ApplyMkdir(txn, command.mkdir(), now_ns));
+    case Command::kCreate: return set_attr(ApplyCreate(txn, command.create(), now_ns));
+    case Command::kSymlink: return set_attr(ApplySymlink(txn, command.symlink(), now_ns));
+    case Command::kLink: return set_attr(ApplyLink(txn, command.link(), now_ns));
+    case Command::kUnlink: return ApplyUnlink(txn, command.unlink(), now_ns);
+    case Command::kRmdir: return ApplyRmdir(txn, command.rmdir(), now_ns);
+    case Command::kRename: return ApplyRename(txn, command.rename(), now_ns);
+    case Command::kSetAttr: return set_attr(ApplySetAttr(txn, command.set_attr(), now_ns));
+    case Command::kCommitWrite: {
+      uint64_t offset = 0;
+      DFS_RETURN_IF_ERROR(set_attr(ApplyCommitWrite(txn, command.commit_write(), now_ns, &offset)));
+      result->set_write_offset(offset);
+      return absl::OkStatus();
+    }
+    case Command::kReserveIds: {
+      const auto& cmd = command.reserve_ids();
+      const char* key = cmd.kind() == ReserveIdsCmd::KIND_INODE   ? keys::kNextInode
+                        : cmd.kind() == ReserveIdsCmd::KIND_CHUNK ? keys::kNextChunk
+                                                                  : nullptr;
+      if (key == nullptr || cmd.count() == 0 || cmd.count() > (1u << 20)) {
+        return FsError(EINVAL, "bad id reservation");
+      }
+      uint64_t first = txn.GetCounter(key);
+      txn.PutCounter(key, first + cmd.count());
+      result->set_first_id(first);
+      return absl::OkStatus();
+    }
+    case Command::kDropReplica: return ApplyDropReplica(txn, command.drop_replica());
+    case Command::OP_NOT_SET: break;
+  }
+  return FsError(EINVAL, "empty or unknown command");
+}
+
+absl::StatusOr<Attr> StateMachine::GetAttr(uint64_t inode) {
+  Txn txn(store_.get());
+  return LoadInode(txn, inode);
+}
+
+absl::StatusOr<Attr> StateMachine::Lookup(uint64_t parent, const std::string& name) {
+  Txn txn(store_.get());
+  DFS_RETURN_IF_ERROR(ValidateName(name));
+  DFS_RETURN_IF_ERROR(LoadDir(txn, parent).status());
+  auto value = txn.Get(keys::Dirent(parent, name));
+  if (!value || value->size() != 8) return FsError(ENOENT, absl::StrCat("'", name, "' not found"));
+  return LoadInode(txn, DecodeFixed64BE(*value));
+}
+
+absl::StatusOr<Attr> StateMachine::LookupPath(const std::string& path) {
+  if (path.empty() || path[0] != '/') return FsError(EINVAL, "path must be absolute");
+  DFS_ASSIGN_OR_RETURN(Attr attr, GetAttr(keys::kRootInode));
+  for (absl::string_view part : absl::StrSplit(path, '/', absl::SkipEmpty())) {
+    if (attr.type() != FILE_TYPE_DIRECTORY) {
+      return FsError(ENOTDIR, absl::StrCat("not a directory on the way to ", path));
+    }
+    DFS_ASSIGN_OR_RETURN(attr, Lookup(attr.inode(), std::string(part)));
+  }
+  return attr;
+}
+
+absl::StatusOr<std::vector<StateMachine::DirEntry>> StateMachine::ReadDir(
+    uint64_t inode, const std::string& start_after, size_t limit, bool* has_more) {
+  Txn txn(store_.get());
+  DFS_RETURN_IF_ERROR(LoadDir(txn, inode).status());
+  std::string prefix = keys::DirPrefix(inode);
+  // The smallest key after `start_after`: the name followed by NUL.
+  std::string from = start_after.empty() ? prefix : keys::Dirent(inode, start_after) + '\0';
+  auto entries = txn.Scan(from, PrefixEnd(prefix), limit + 1);
+  *has_more = entries.size() > limit;
+  if (*has_more) entries.pop_back();
+  std::vector<DirEntry> out;
+  out.reserve(entries.size());
+  for (const auto& entry : entries) {
+    auto attr = LoadInode(txn, DecodeFixed64BE(entry.value));
+    if (!attr.ok()) continue;  // cannot happen in a consistent store; skip rather than fail
+    out.push_back({std::string(keys::DirentName(entry.key)), *std::move(attr)});
+  }
+  return out;
+}
+
+absl::StatusOr<StateMachine::ExtentsResult> StateMachine::GetExtents(uint64_t inode,
+                                                                     uint64_t offset,
+                                                                     uint64_t length) {
+  Txn txn(store_.get());
+  ExtentsResult out;
+  DFS_ASSIGN_OR_RETURN(out.attr, LoadInode(txn, inode));
+  if (out.attr.type() != FILE_TYPE_REGULAR) return FsError(EISDIR, "not a regular file");
+  uint64_t end = out.attr.size();
+  if (length != 0 && length < end - std::min(end, offset)) end = offset + length;
+  if (offset >= end) return out;
+  std::vector<Txn::Entry> entries;
+  if (auto floor = txn.Floor(keys::ExtentPrefix(inode), keys::Extent(inode, offset))) {
+    entries.push_back(*floor);
+  }
+  for (auto& entry : txn.Scan(keys::Extent(inode, offset), keys::Extent(inode, end))) {
+    if (entries.empty() || entry.key != entries.front().key) entries.push_back(std::move(entry));
+  }
+  std::set<uint64_t> chunk_ids;
+  for (const auto& entry : entries) {
+    Extent e;
+    DFS_CHECK(e.ParseFromString(entry.value));
+    e.set_file_offset(keys::ExtentOffset(entry.key));
+    uint64_t e_end = e.file_offset() + e.length();
+    if (e_end <= offset || e.file_offset() >= end) continue;
+    uint64_t from = std::max(offset, e.file_offset());
+    uint64_t to = std::min(end, e_end);
+    e.set_chunk_offset(e.chunk_offset() + (from - e.file_offset()));
+    e.set_file_offset(from);
+    e.set_length(to - from);
+    chunk_ids.insert(e.chunk_id());
+    out.extents.push_back(e);
+  }
+  for (uint64_t id : chunk_ids) {
+    ChunkRecord record;
+    if (txn.GetProto(keys::Chunk(id), &record)) out.chunks.push_back(record.info());
+  }
+  return out;
+}
+
+absl::StatusOr<ChunkInfo> StateMachine::GetChunk(uint64_t chunk_id) {
+  ChunkRecord record;
+  DFS_RETURN_IF_ERROR(store_->GetProto(keys::Chunk(chunk_id), &record));
+  return record.info();
+}
+
+bool StateMachine::ChunkKnown(uint64_t chunk_id) {
+  return store_->Get(keys::Chunk(chunk_id)).ok() || store_->Get(keys::Garbage(chunk_id)).ok();
+}
+
+uint64_t StateMachine::inode_count() { return store_->GetCounter(keys::kInodeCount); }
+
+uint64_t StateMachine::chunk_count() {
+  std::unique_ptr<leveldb::Iterator> it(store_->db()->NewIterator(leveldb::ReadOptions()));
+  uint64_t n = 0;
+  for (it->Seek(keys::ChunkPrefix()); it->Valid() && it->key().starts_with("C"); it->Next()) ++n;
+  return n;
+}
+
+}  // namespace dfs

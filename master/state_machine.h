@@ -1,0 +1,74 @@
+// The master's replicated state machine: the namespace and chunk map in a MetaStore, changed only
+// by Apply(index, command) and read by the query methods.
+//
+// Apply is deterministic: the same commands in the same order give byte-identical stores (no
+// clock, no randomness, ordered iteration only). Each command's mutations, the applied index and
+// the client-session record are written in one atomic batch, so state and index never disagree
+// after a crash. A semantic failure (ENOENT...) is a result; a storage failure aborts (fail-stop).
+//
+// Thread safety: Apply from one thread at a time; queries from any thread, concurrently.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "master/meta_store.h"
+#include "proto/command.pb.h"
+#include "proto/common.pb.h"
+
+namespace dfs {
+
+// Session records kept per client: a retry of one of a client's last kSessionWindow commands is
+// answered from the record instead of being applied again.
+inline constexpr uint64_t kSessionWindow = 1024;
+
+class StateMachine {
+ public:
+  // Opens (or initialises, with the root directory) the store at `path`.
+  static absl::StatusOr<std::unique_ptr<StateMachine>> Open(const std::string& path);
+
+  uint64_t applied_index() const { return applied_index_.load(); }
+
+  // Applies the command at log `index`, which must be applied_index() + 1.
+  CommandResult Apply(uint64_t index, const Command& command);
+
+  // ---- queries of the applied state ----
+  absl::StatusOr<Attr> GetAttr(uint64_t inode);
+  absl::StatusOr<Attr> Lookup(uint64_t parent, const std::string& name);
+  // Resolves an absolute path without following symlinks.
+  absl::StatusOr<Attr> LookupPath(const std::string& path);
+  struct DirEntry {
+    std::string name;
+    Attr attr;
+  };
+  absl::StatusOr<std::vector<DirEntry>> ReadDir(uint64_t inode, const std::string& start_after,
+                                               size_t limit, bool* has_more);
+  struct ExtentsResult {
+    Attr attr;
+    std::vector<Extent> extents;   // clipped to the range
+    std::vector<ChunkInfo> chunks; // each distinct chunk once
+  };
+  absl::StatusOr<ExtentsResult> GetExtents(uint64_t inode, uint64_t offset, uint64_t length);
+  absl::StatusOr<ChunkInfo> GetChunk(uint64_t chunk_id);
+  bool ChunkKnown(uint64_t chunk_id);  // referenced or garbage: not an orphan
+  uint64_t inode_count();
+  uint64_t chunk_count();  // scans the chunk map: for status pages, not hot paths
+
+  MetaStore* store() { return store_.get(); }
+
+ private:
+  explicit StateMachine(std::unique_ptr<MetaStore> store);
+  absl::Status Dispatch(Txn& txn, const Command& command, int64_t now_ns, CommandResult* result);
+
+  std::unique_ptr<MetaStore> store_;
+  std::atomic<uint64_t> applied_index_{0};
+};
+
+// The status a CommandResult describes (with its errno payload).
+absl::Status ResultStatus(const CommandResult& result);
+
+}  // namespace dfs
