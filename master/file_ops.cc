@@ -160,13 +160,21 @@ void WriteExtents(Txn& txn, uint64_t inode, uint64_t base, uint64_t length,
   }
 }
 
-void DropLink(Txn& txn, Attr attr, int64_t now_ns) {
+void DropLink(Txn& txn, Attr attr, int64_t now_ns, bool keep_orphan) {
   if (attr.nlink() > 1 && attr.type() != FILE_TYPE_DIRECTORY) {
     attr.set_nlink(attr.nlink() - 1);
     attr.set_ctime_ns(now_ns);
     StoreInode(txn, attr);
     return;
   }
+  if (keep_orphan && attr.type() == FILE_TYPE_REGULAR) {
+    attr.set_nlink(0);
+    attr.set_ctime_ns(now_ns);
+    StoreInode(txn, attr);
+    txn.PutCounter(keys::Orphan(attr.inode()), static_cast<uint64_t>(now_ns));
+    return;
+  }
+  txn.Delete(keys::Orphan(attr.inode()));
   if (attr.type() == FILE_TYPE_REGULAR) {
     PunchExtents(txn, attr.inode(), 0, std::numeric_limits<uint64_t>::max(), now_ns);
   }
@@ -234,6 +242,14 @@ absl::Status ApplyDropReplica(Txn& txn, const DropReplicaCmd& cmd) {
   if (replicas->size() <= 1) return FsError(EPERM, "refusing to drop the last replica");
   replicas->erase(it);
   txn.PutProto(keys::Chunk(cmd.chunk_id()), record);
+  return absl::OkStatus();
+}
+
+absl::Status ApplyReleaseOrphan(Txn& txn, const ReleaseOrphanCmd& cmd, int64_t now_ns) {
+  if (!txn.Get(keys::Orphan(cmd.inode()))) return absl::OkStatus();  // already released
+  DFS_ASSIGN_OR_RETURN(Attr attr, LoadInode(txn, cmd.inode()));
+  txn.Delete(keys::Orphan(cmd.inode()));
+  if (attr.nlink() == 0) DropLink(txn, attr, now_ns);
   return absl::OkStatus();
 }
 

@@ -7,6 +7,7 @@
 //   E<inode><file offset>      Extent (chunk id, chunk offset, length)
 //   C<chunk>                   ChunkRecord
 //   G<chunk>                   GarbageRecord
+//   O<inode>                   orphan: an inode at zero links kept while a client has it open
 //   S<client id><seq>          session record: the CommandResult of that command
 #pragma once
 
@@ -47,6 +48,7 @@ inline std::string Chunk(uint64_t chunk) { return Tagged('C', chunk); }
 inline std::string Garbage(uint64_t chunk) { return Tagged('G', chunk); }
 inline std::string GarbagePrefix() { return "G"; }
 inline std::string ChunkPrefix() { return "C"; }
+inline std::string Orphan(uint64_t inode) { return Tagged('O', inode); }
 inline std::string Session(uint64_t client, uint64_t seq) { return Tagged('S', client, seq); }
 
 // Decoders for keys produced above (the caller knows the table).

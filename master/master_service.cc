@@ -201,6 +201,7 @@ grpc::Status MasterServiceImpl::Unlink(grpc::ServerContext* context, const Remov
   Command command;
   command.mutable_unlink()->set_parent(request->parent());
   command.mutable_unlink()->set_name(request->name());
+  command.mutable_unlink()->set_keep_orphan(request->keep_orphan());
   return Reply(context, Run(request->session(), std::move(command)).status());
 }
 
@@ -221,6 +222,14 @@ grpc::Status MasterServiceImpl::Rename(grpc::ServerContext* context, const Renam
   cmd->set_new_parent(request->new_parent());
   cmd->set_new_name(request->new_name());
   cmd->set_noreplace(request->noreplace());
+  cmd->set_keep_orphan(request->keep_orphan());
+  return Reply(context, Run(request->session(), std::move(command)).status());
+}
+
+grpc::Status MasterServiceImpl::ReleaseOrphan(grpc::ServerContext* context,
+                                              const ReleaseOrphanRequest* request, Empty*) {
+  Command command;
+  command.mutable_release_orphan()->set_inode(request->inode());
   return Reply(context, Run(request->session(), std::move(command)).status());
 }
 

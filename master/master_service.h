@@ -44,6 +44,7 @@ class MasterServiceImpl final : public MasterService::Service,
   grpc::Status Unlink(grpc::ServerContext*, const RemoveRequest*, Empty*) override;
   grpc::Status Rmdir(grpc::ServerContext*, const RemoveRequest*, Empty*) override;
   grpc::Status Rename(grpc::ServerContext*, const RenameRequest*, Empty*) override;
+  grpc::Status ReleaseOrphan(grpc::ServerContext*, const ReleaseOrphanRequest*, Empty*) override;
   grpc::Status SetAttr(grpc::ServerContext*, const SetAttrRequest*, AttrResponse*) override;
   grpc::Status AllocateChunk(grpc::ServerContext*, const AllocateChunkRequest*,
                              AllocateChunkResponse*) override;

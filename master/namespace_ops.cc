@@ -170,7 +170,7 @@ absl::Status ApplyUnlink(Txn& txn, const UnlinkCmd& cmd, int64_t now_ns) {
     return FsError(EISDIR, absl::StrCat("'", cmd.name(), "' is a directory"));
   }
   txn.Delete(keys::Dirent(dir.inode(), cmd.name()));
-  DropLink(txn, attr, now_ns);
+  DropLink(txn, attr, now_ns, cmd.keep_orphan());
   Touch(dir, now_ns);
   StoreInode(txn, dir);
   return absl::OkStatus();
@@ -225,7 +225,7 @@ absl::Status ApplyRename(Txn& txn, const RenameCmd& cmd, int64_t now_ns) {
       }
       dst_dir.set_nlink(dst_dir.nlink() - 1);
     }
-    DropLink(txn, target, now_ns);
+    DropLink(txn, target, now_ns, cmd.keep_orphan());
   }
   txn.Delete(keys::Dirent(src_dir.inode(), cmd.name()));
   PutEntry(txn, dst_dir.inode(), cmd.new_name(), attr.inode());

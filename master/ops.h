@@ -34,6 +34,7 @@ absl::StatusOr<Attr> ApplySetAttr(Txn& txn, const SetAttrCmd& cmd, int64_t now_n
 absl::StatusOr<Attr> ApplyCommitWrite(Txn& txn, const CommitWriteCmd& cmd, int64_t now_ns,
                                       uint64_t* write_offset);
 absl::Status ApplyDropReplica(Txn& txn, const DropReplicaCmd& cmd);
+absl::Status ApplyReleaseOrphan(Txn& txn, const ReleaseOrphanCmd& cmd, int64_t now_ns);
 
 // ---- helpers shared by the operations (file_ops.cc) ----
 
@@ -53,7 +54,8 @@ void WriteExtents(Txn& txn, uint64_t inode, uint64_t base, uint64_t length,
                   const google::protobuf::RepeatedPtrField<Extent>& extents, int64_t now_ns);
 // Removes file range [start, end) from `inode`'s extents.
 void PunchExtents(Txn& txn, uint64_t inode, uint64_t start, uint64_t end, int64_t now_ns);
-// Drops one link to `attr`; at zero links the inode and its extents go.
-void DropLink(Txn& txn, Attr attr, int64_t now_ns);
+// Drops one link to `attr`; at zero links the inode and its extents go, unless `keep_orphan`
+// (a regular file still open somewhere), which keeps it as an orphan until ReleaseOrphan.
+void DropLink(Txn& txn, Attr attr, int64_t now_ns, bool keep_orphan = false);
 
 }  // namespace dfs

@@ -119,6 +119,8 @@ absl::Status StateMachine::Dispatch(Txn& txn, const Command& command, int64_t no
       return absl::OkStatus();
     }
     case Command::kDropReplica: return ApplyDropReplica(txn, command.drop_replica());
+    case Command::kReleaseOrphan:
+      return ApplyReleaseOrphan(txn, command.release_orphan(), now_ns);
     case Command::OP_NOT_SET: break;
   }
   return FsError(EINVAL, "empty or unknown command");

@@ -250,6 +250,29 @@ TEST_F(StateMachineTest, HardLinksCountAndFreeOnLastUnlink) {
   EXPECT_TRUE(IsGarbage(chunk));
 }
 
+TEST_F(StateMachineTest, OpenUnlinkedFileLivesUntilReleased) {
+  auto f = Create(kRoot, "f");
+  uint64_t chunk = 0;
+  ASSERT_TRUE(Write(f->inode(), 0, 100, false, &chunk).ok());
+  Command c;
+  c.mutable_unlink()->set_parent(kRoot);
+  c.mutable_unlink()->set_name("f");
+  c.mutable_unlink()->set_keep_orphan(true);
+  ASSERT_EQ(Apply(c).code(), 0);
+  EXPECT_EQ(ErrnoOf(sm_->LookupPath("/f").status()), ENOENT);
+  auto orphan = sm_->GetAttr(f->inode());
+  ASSERT_TRUE(orphan.ok()) << "an open unlinked file stays reachable by inode";
+  EXPECT_EQ(orphan->nlink(), 0u);
+  ASSERT_TRUE(Write(f->inode(), 100, 10).ok()) << "and writable";
+  EXPECT_EQ(Refs(chunk), 1u);
+  Command release;
+  release.mutable_release_orphan()->set_inode(f->inode());
+  ASSERT_EQ(Apply(release).code(), 0);
+  EXPECT_FALSE(sm_->GetAttr(f->inode()).ok());
+  EXPECT_TRUE(IsGarbage(chunk));
+  EXPECT_EQ(Apply(release).code(), 0) << "releasing twice is harmless";
+}
+
 TEST_F(StateMachineTest, OverwriteInsideOneExtent) {
   auto f = Create(kRoot, "f");
   uint64_t a = 0, b = 0;

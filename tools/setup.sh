@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the Debian packages dfs needs (only the missing ones) and builds everything into
+# build/ (binaries in build/bin). Safe to run again: it only does what is left to do.
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+build="${DFS_BUILD_DIR:-$repo/build}"
+
+packages=(build-essential cmake ninja-build ccache pkg-config libgrpc++-dev protobuf-compiler-grpc
+  libprotobuf-dev protobuf-compiler libabsl-dev libleveldb-dev libsnappy-dev libfuse3-dev fuse3
+  libgtest-dev libgmock-dev libbenchmark-dev)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}" >&2
+  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+export CCACHE_DIR="${CCACHE_DIR:-$HOME/.cache/ccache}"
+if [ ! -f "$build/build.ninja" ]; then
+  cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+fi
+ninja -C "$build" -j"$(nproc)" >&2
