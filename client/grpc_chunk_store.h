@@ -1,0 +1,42 @@
+// The real datanode side of ChunkWriter: chunks allocated by the master (AllocateChunk) and
+// written through a chain of datanodes with DatanodeService.WriteChunk.
+//
+// GrpcChunkAllocator is thread-safe (it only holds the thread-safe MasterClient); each pipeline
+// it opens belongs to the one ChunkWriter that asked for it.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "client/chunk_writer.h"
+#include "client/master_client.h"
+#include "client/options.h"
+
+namespace dfs {
+
+class GrpcChunkAllocator : public ChunkAllocator {
+ public:
+  // `master` must outlive the allocator.
+  GrpcChunkAllocator(MasterClient* master, const ClientOptions& options);
+
+  absl::StatusOr<std::unique_ptr<ChunkPipeline>> Open(
+      uint64_t size_hint, const std::vector<std::string>& exclude) override;
+  // Probes each node of the failed chain (DatanodeService.Identity, short deadline) and names the
+  // ones that do not answer as themselves. Which hop broke is not in the error, so asking is more
+  // reliable than guessing; a node that answers is worth another try.
+  std::vector<std::string> Suspects(const ChunkPipeline& pipeline,
+                                    const absl::Status& error) override;
+  void Pause(int attempt) override;
+
+ private:
+  MasterClient* const master_;
+  const ClientOptions options_;
+};
+
+// The deadline for streaming `bytes` of chunk data to or from a datanode: the per-RPC timeout
+// plus time for the bytes at a pessimistic 1 MiB/s, so a large transfer is not cut off while a
+// dead peer is still noticed.
+int64_t DataTimeoutMs(const ClientOptions& options, uint64_t bytes);
+
+}  // namespace dfs

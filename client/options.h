@@ -1,0 +1,36 @@
+// ClientOptions: everything the client library needs to know to reach a cluster and how patient
+// to be. Filled in by a binary (dfs, dfs-fuse, dfsadmin, tests) from its flags or a config file
+// (client/config.h); the library itself never reads flags or the environment. A plain value type.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+
+namespace dfs {
+
+struct ClientOptions {
+  // The masters of the Raft group, "host:port" each. Any of them will do: followers redirect to
+  // the leader.
+  std::vector<std::string> masters;
+  // Deadline of one RPC attempt to a master.
+  int64_t rpc_timeout_ms = 10000;
+  // Overall deadline of one master operation, across all its retries.
+  int64_t op_timeout_ms = 30000;
+  // Largest chunk the client writes. The datanodes' maximum is 64 MiB by default; the client
+  // buffers one chunk per open writer, so this is also the writer's memory bound.
+  uint64_t chunk_size_bytes = 64ull << 20;
+  // Owner of what this client creates, unless an operation names another.
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+
+  // InvalidArgument naming the first bad field.
+  absl::Status Validate() const;
+};
+
+// Checks that `address` looks like "host:port" (host may be "[v6addr]"), port in 1..65535.
+absl::Status ValidateHostPort(const std::string& address);
+
+}  // namespace dfs

@@ -1,0 +1,52 @@
+#include "tests/testutil/files.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "tests/testutil/process.h"
+
+namespace dfs::testing {
+
+void WriteRandomFile(const std::string& path, uint64_t size, uint64_t seed) {
+  FILE* f = std::fopen(path.c_str(), "wb");
+  if (!f) std::abort();
+  std::vector<uint64_t> block(1 << 17);
+  uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
+  for (uint64_t done = 0; done < size;) {
+    for (auto& word : block) {  // xorshift64*
+      x ^= x >> 12;
+      x ^= x << 25;
+      x ^= x >> 27;
+      word = x * 0x2545F4914F6CDD1Dull;
+    }
+    size_t n = std::min<uint64_t>(size - done, block.size() * 8);
+    if (std::fwrite(block.data(), 1, n, f) != n) std::abort();
+    done += n;
+  }
+  std::fclose(f);
+}
+
+std::string Sha256(const std::string& path) {
+  CommandResult r = RunCommand({"/usr/bin/sha256sum", path}, 120000);
+  return r.exit_code == 0 ? r.out.substr(0, 64) : "error: " + r.err;
+}
+
+void FlipByte(const std::string& path, uint64_t offset) {
+  int fd = ::open(path.c_str(), O_RDWR);
+  if (fd < 0) std::abort();
+  unsigned char byte;
+  if (::pread(fd, &byte, 1, offset) != 1) std::abort();
+  byte = ~byte;
+  if (::pwrite(fd, &byte, 1, offset) != 1) std::abort();
+  ::close(fd);
+}
+
+std::string ChunkFilePath(const std::string& datanode_dir, uint64_t chunk_id) {
+  return absl::StrFormat("%s/chunks/%02x/%016x.chunk", datanode_dir, chunk_id & 0xff, chunk_id);
+}
+
+}  // namespace dfs::testing

@@ -1,0 +1,18 @@
+// File helpers for tests: random content, hashes, byte flips, chunk file paths.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace dfs::testing {
+
+// Writes `size` pseudo-random bytes (a function of `seed`) to `path`.
+void WriteRandomFile(const std::string& path, uint64_t size, uint64_t seed);
+// Hex SHA-256 of a file's content (via coreutils' sha256sum).
+std::string Sha256(const std::string& path);
+// Inverts every bit of the byte at `offset`.
+void FlipByte(const std::string& path, uint64_t offset);
+// Where a datanode keeps a chunk (datanode/chunk_store.h's layout).
+std::string ChunkFilePath(const std::string& datanode_dir, uint64_t chunk_id);
+
+}  // namespace dfs::testing
