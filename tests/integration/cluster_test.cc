@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <thread>
@@ -147,8 +148,21 @@ TEST_F(ClusterTest, InterruptedPutLeavesNoVisibleFile) {
                          local, "/partial"},
                         Local("put.log"))
                   .ok());
-  // Let it get well into the upload (at least one chunk on the datanodes), then kill it.
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  // Let it get well into the upload (a whole chunk durable on the datanodes), then kill it.
+  auto chunk_written = [&] {
+    for (int dn = 0; dn < 4; ++dn) {
+      std::error_code ec;
+      std::filesystem::recursive_directory_iterator it(cluster_->datanode_dir(dn) + "/chunks", ec);
+      for (; !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+        if (it->path().extension() == ".chunk") return true;
+      }
+    }
+    return false;
+  };
+  for (int i = 0; i < 600 && !chunk_written(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(chunk_written()) << "the put never wrote a chunk";
   put.Signal(SIGKILL);
   CommandResult stat = cluster_->Dfs({"stat", "/partial"});
   EXPECT_NE(stat.exit_code, 0);
