@@ -9,12 +9,15 @@
 
 namespace dfs {
 
-ChunkWriter::ChunkWriter(ChunkAllocator* allocator, const ChunkWriterOptions& options)
-    : allocator_(allocator), options_(options) {}
+ChunkWriter::ChunkWriter(ChunkAllocator* allocator, const ChunkWriterOptions& options,
+                         Clock* clock)
+    : allocator_(allocator), options_(options), clock_(clock) {}
 
 absl::Status ChunkWriter::Append(absl::string_view data) {
   if (!broken_.ok()) return broken_;
   if (finished_) return absl::FailedPreconditionError("ChunkWriter::Append after Finish");
+  // Time between calls is the producer's, not a stall of the cluster.
+  progress_ns_ = clock_->MonotonicNanos();
   while (!data.empty()) {
     size_t room = options_.chunk_size_bytes - buffer_.size();
     size_t take = std::min(room, data.size());
@@ -34,6 +37,7 @@ absl::StatusOr<WrittenData> ChunkWriter::Finish() {
   if (!broken_.ok()) return broken_;
   if (finished_) return absl::FailedPreconditionError("ChunkWriter::Finish called twice");
   finished_ = true;
+  progress_ns_ = clock_->MonotonicNanos();
   if (!buffer_.empty()) {
     absl::Status status = SealChunk();
     if (!status.ok()) {
@@ -79,6 +83,7 @@ absl::Status ChunkWriter::Pump(bool flush) {
       continue;
     }
     sent_ += piece;
+    progress_ns_ = clock_->MonotonicNanos();
   }
 }
 
@@ -118,6 +123,7 @@ absl::Status ChunkWriter::SealChunk() {
     buffer_.clear();
     sent_ = 0;
     pipeline_.reset();
+    progress_ns_ = clock_->MonotonicNanos();
     // Exclusions outlive the chunk: a node that just died stays dead for the next one too.
     attempts_ = 0;
     return absl::OkStatus();
@@ -126,6 +132,9 @@ absl::Status ChunkWriter::SealChunk() {
 
 absl::Status ChunkWriter::Recover(const absl::Status& error) {
   ++attempts_;
+  const bool out_of_time =
+      options_.retry_deadline_ms > 0 &&
+      clock_->MonotonicNanos() - progress_ns_ >= options_.retry_deadline_ms * 1000000;
   if (pipeline_) {
     DFS_LOG(WARNING) << "pipeline of chunk " << pipeline_->chunk_id() << " failed (attempt "
                      << attempts_ << "): " << error;
@@ -137,7 +146,7 @@ absl::Status ChunkWriter::Recover(const absl::Status& error) {
     pipeline_.reset();
   }
   sent_ = 0;
-  if (attempts_ >= options_.max_attempts_per_chunk) {
+  if (attempts_ >= options_.max_attempts_per_chunk || out_of_time) {
     absl::Status result(error.code(), absl::StrCat("writing a chunk failed ", attempts_,
                                                    " times; last error: ", error.message()));
     // Keep the errno (ENOSPC from a full cluster, say) for the caller.

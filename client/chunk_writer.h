@@ -24,6 +24,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/clock.h"
 #include "proto/common.pb.h"
 
 namespace dfs {
@@ -75,11 +76,18 @@ struct ChunkWriterOptions {
   uint64_t chunk_size_bytes = 64ull << 20;
   size_t piece_bytes = 1 << 20;  // kDataPieceBytes for real pipelines
   int max_attempts_per_chunk = 5;
+  // When positive, a failed attempt is not retried once the writer has gone this long without
+  // progress (bytes accepted by a pipeline, a chunk sealed) within the current Append or
+  // Finish, so that a caller facing an unreachable cluster gets an error after about one
+  // operation deadline instead of one per attempt (an allocation alone may wait that long).
+  int64_t retry_deadline_ms = 0;
 };
 
 class ChunkWriter {
  public:
-  ChunkWriter(ChunkAllocator* allocator, const ChunkWriterOptions& options);
+  // `clock` measures retry_deadline_ms.
+  ChunkWriter(ChunkAllocator* allocator, const ChunkWriterOptions& options,
+              Clock* clock = RealClock::Get());
   ChunkWriter(const ChunkWriter&) = delete;
   ChunkWriter& operator=(const ChunkWriter&) = delete;
 
@@ -103,6 +111,7 @@ class ChunkWriter {
 
   ChunkAllocator* const allocator_;
   const ChunkWriterOptions options_;
+  Clock* const clock_;
 
   WrittenData written_;
   std::string buffer_;   // the current chunk's bytes
@@ -110,6 +119,7 @@ class ChunkWriter {
   std::unique_ptr<ChunkPipeline> pipeline_;
   std::vector<std::string> exclude_;  // datanodes to avoid, for the rest of this writer
   int attempts_ = 0;     // failed attempts of the current chunk
+  int64_t progress_ns_ = 0;  // monotonic time of the last progress, for retry_deadline_ms
   absl::Status broken_;  // sticky error
   bool finished_ = false;
 };

@@ -166,10 +166,11 @@ absl::StatusOr<Attr> Client::Link(uint64_t inode, uint64_t new_parent,
   return response.attr();
 }
 
-absl::Status Client::Unlink(uint64_t parent, absl::string_view name) {
+absl::Status Client::Unlink(uint64_t parent, absl::string_view name, bool keep_orphan) {
   RemoveRequest request;
   request.set_parent(parent);
   request.set_name(std::string(name));
+  request.set_keep_orphan(keep_orphan);
   return master_.Call(&Stub::Unlink, std::move(request)).status();
 }
 
@@ -181,14 +182,21 @@ absl::Status Client::Rmdir(uint64_t parent, absl::string_view name) {
 }
 
 absl::Status Client::Rename(uint64_t parent, absl::string_view name, uint64_t new_parent,
-                            absl::string_view new_name, bool noreplace) {
+                            absl::string_view new_name, bool noreplace, bool keep_orphan) {
   RenameRequest request;
   request.set_parent(parent);
   request.set_name(std::string(name));
   request.set_new_parent(new_parent);
   request.set_new_name(std::string(new_name));
   request.set_noreplace(noreplace);
+  request.set_keep_orphan(keep_orphan);
   return master_.Call(&Stub::Rename, std::move(request)).status();
+}
+
+absl::Status Client::ReleaseOrphan(uint64_t inode) {
+  ReleaseOrphanRequest request;
+  request.set_inode(inode);
+  return master_.Call(&Stub::ReleaseOrphan, std::move(request)).status();
 }
 
 absl::StatusOr<Attr> Client::SetAttr(uint64_t inode, const AttrChanges& changes) {
@@ -241,6 +249,7 @@ std::unique_ptr<ChunkWriter> Client::NewChunkWriter() {
   ChunkWriterOptions options;
   options.chunk_size_bytes = options_.chunk_size_bytes;
   options.piece_bytes = kDataPieceBytes;
+  options.retry_deadline_ms = options_.write_retry_deadline_ms;
   return std::make_unique<ChunkWriter>(allocator_.get(), options);
 }
 
@@ -272,6 +281,29 @@ absl::StatusOr<uint64_t> Client::ReadStream(uint64_t inode, uint64_t offset, uin
     if (progress) progress(delivered, total);
     return absl::OkStatus();
   };
+  while (pos < end) {
+    uint64_t window = std::min(end - pos, kReadWindowBytes);
+    DFS_ASSIGN_OR_RETURN(GetExtentsResponse extents, GetExtents(inode, pos, window));
+    const Attr& attr = extents.attr();
+    if (pos == offset && attr.type() == FILE_TYPE_REGULAR) {
+      total = attr.size() > offset ? std::min(end, attr.size()) - offset : 0;
+      if (progress) progress(0, total);
+    }
+    DFS_ASSIGN_OR_RETURN(uint64_t got, ReadExtents(extents, pos, window, counting_sink));
+    // Short: the file ends here (it may have shrunk since the previous window).
+    if (got < window) break;
+    pos += window;
+  }
+  return delivered;
+}
+
+absl::StatusOr<uint64_t> Client::ReadExtents(const GetExtentsResponse& extents, uint64_t offset,
+                                             uint64_t length, const ByteSink& sink) {
+  const Attr& attr = extents.attr();
+  if (attr.type() == FILE_TYPE_DIRECTORY) return FsError(EISDIR, "is a directory");
+  if (attr.type() != FILE_TYPE_REGULAR) return FsError(EINVAL, "not a regular file");
+  const uint64_t stop = std::min(length > kToEnd - offset ? kToEnd : offset + length, attr.size());
+  if (stop <= offset) return 0;
   auto report_bad = [this](uint64_t chunk_id, const std::string& datanode_id,
                            const std::string& reason) {
     absl::Status status = ReportBadReplica(chunk_id, datanode_id, reason);
@@ -279,45 +311,30 @@ absl::StatusOr<uint64_t> Client::ReadStream(uint64_t inode, uint64_t offset, uin
       DFS_LOG(WARNING) << "reporting a bad replica failed: " << status;
     }
   };
-  while (pos < end) {
-    uint64_t window = std::min(end - pos, kReadWindowBytes);
-    DFS_ASSIGN_OR_RETURN(GetExtentsResponse extents, GetExtents(inode, pos, window));
-    const Attr& attr = extents.attr();
-    if (attr.type() == FILE_TYPE_DIRECTORY) return FsError(EISDIR, "is a directory");
-    if (attr.type() != FILE_TYPE_REGULAR) return FsError(EINVAL, "not a regular file");
-    if (pos == offset) {
-      total = attr.size() > offset ? std::min(end, attr.size()) - offset : 0;
-      if (progress) progress(0, total);
-    }
-    // The file may have shrunk since the previous window: stop at its current end.
-    const uint64_t stop = std::min(pos + window, attr.size());
-    if (stop <= pos) break;
-    std::map<uint64_t, const ChunkLocation*> locations;
-    for (const ChunkLocation& location : extents.chunks()) {
-      locations[location.chunk_id()] = &location;
-    }
-    uint64_t cursor = pos;
-    for (const Extent& extent : extents.extents()) {
-      // Extents come clipped and sorted; clipping again keeps a server slip from corrupting the
-      // byte order the sink sees.
-      uint64_t begin = std::max(extent.file_offset(), cursor);
-      uint64_t finish = std::min(extent.file_offset() + extent.length(), stop);
-      if (finish <= begin) continue;
-      DFS_RETURN_IF_ERROR(SinkZeros(begin - cursor, counting_sink));
-      auto it = locations.find(extent.chunk_id());
-      if (it == locations.end()) {
-        return absl::DataLossError(
-            absl::StrCat("master gave no location for chunk ", extent.chunk_id()));
-      }
-      uint64_t chunk_offset = extent.chunk_offset() + (begin - extent.file_offset());
-      DFS_RETURN_IF_ERROR(ReadChunkRange(options_, *it->second, chunk_offset, finish - begin,
-                                         counting_sink, report_bad));
-      cursor = finish;
-    }
-    DFS_RETURN_IF_ERROR(SinkZeros(stop - cursor, counting_sink));
-    pos = stop;
+  std::map<uint64_t, const ChunkLocation*> locations;
+  for (const ChunkLocation& location : extents.chunks()) {
+    locations[location.chunk_id()] = &location;
   }
-  return delivered;
+  uint64_t cursor = offset;
+  for (const Extent& extent : extents.extents()) {
+    // Extents come clipped and sorted; clipping again keeps a server slip (or a caller's wider
+    // cached answer) from corrupting the byte order the sink sees.
+    uint64_t begin = std::max(extent.file_offset(), cursor);
+    uint64_t finish = std::min(extent.file_offset() + extent.length(), stop);
+    if (finish <= begin) continue;
+    DFS_RETURN_IF_ERROR(SinkZeros(begin - cursor, sink));
+    auto it = locations.find(extent.chunk_id());
+    if (it == locations.end()) {
+      return absl::DataLossError(
+          absl::StrCat("master gave no location for chunk ", extent.chunk_id()));
+    }
+    uint64_t chunk_offset = extent.chunk_offset() + (begin - extent.file_offset());
+    DFS_RETURN_IF_ERROR(
+        ReadChunkRange(options_, *it->second, chunk_offset, finish - begin, sink, report_bad));
+    cursor = finish;
+  }
+  DFS_RETURN_IF_ERROR(SinkZeros(stop - cursor, sink));
+  return stop - offset;
 }
 
 absl::Status Client::Read(uint64_t inode, uint64_t offset, uint64_t length, std::string* out) {

@@ -120,10 +120,18 @@ class Client {
   absl::StatusOr<Attr> Symlink(uint64_t parent, absl::string_view name, absl::string_view target,
                                std::optional<Owner> owner = std::nullopt);
   absl::StatusOr<Attr> Link(uint64_t inode, uint64_t new_parent, absl::string_view new_name);
-  absl::Status Unlink(uint64_t parent, absl::string_view name);
+  // `keep_orphan`: the caller still has the file open, so at zero links the master keeps the
+  // inode (an orphan, readable and writable by inode number) until ReleaseOrphan.
+  absl::Status Unlink(uint64_t parent, absl::string_view name, bool keep_orphan = false);
   absl::Status Rmdir(uint64_t parent, absl::string_view name);
+  // `noreplace`: EEXIST instead of replacing an existing target (RENAME_NOREPLACE).
+  // `keep_orphan`: a replaced target that the caller has open becomes an orphan (see Unlink).
   absl::Status Rename(uint64_t parent, absl::string_view name, uint64_t new_parent,
-                      absl::string_view new_name, bool noreplace = false);
+                      absl::string_view new_name, bool noreplace = false,
+                      bool keep_orphan = false);
+  // Frees an orphan kept by Unlink/Rename with keep_orphan, at the caller's last close. A no-op
+  // for an inode that is not an orphan (it was linked again, or already released).
+  absl::Status ReleaseOrphan(uint64_t inode);
   absl::StatusOr<Attr> SetAttr(uint64_t inode, const AttrChanges& changes);
   // Commits `data` into an existing file at `offset`, or at its end when `append` (decided by
   // the master when it applies the command). Returns the new attributes and the offset used.
@@ -152,6 +160,12 @@ class Client {
                                       const ProgressCallback& progress = nullptr);
   // Reads into `out` (replacing its contents); shorter than `length` at the end of the file.
   absl::Status Read(uint64_t inode, uint64_t offset, uint64_t length, std::string* out);
+  // Streams bytes [offset, offset + length) of a file through `extents`, an answer of
+  // GetExtents whose requested range covers them (callers that cache extents and chunk
+  // locations read without asking the master again). Stops at the file size the answer gives;
+  // holes read as zeros. Returns the bytes delivered.
+  absl::StatusOr<uint64_t> ReadExtents(const GetExtentsResponse& extents, uint64_t offset,
+                                       uint64_t length, const ByteSink& sink);
 
   // ---- Paths ----
   // The attributes of `path`; a final symlink is not followed (lstat).

@@ -22,6 +22,11 @@ struct ClientOptions {
   // Largest chunk the client writes. The datanodes' maximum is 64 MiB by default; the client
   // buffers one chunk per open writer, so this is also the writer's memory bound.
   uint64_t chunk_size_bytes = 64ull << 20;
+  // When positive, writers stop retrying a chunk after this long without progress (see
+  // ChunkWriterOptions::retry_deadline_ms); 0 keeps retrying up to the attempt limit. dfs-fuse
+  // sets it to op_timeout_ms so that a write to an unreachable cluster fails within about one
+  // deadline.
+  int64_t write_retry_deadline_ms = 0;
   // Owner of what this client creates, unless an operation names another.
   uint32_t uid = 0;
   uint32_t gid = 0;

@@ -1,5 +1,10 @@
 #include "common/rpc.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <map>
 #include <mutex>
@@ -45,6 +50,28 @@ absl::StatusOr<std::unique_ptr<grpc::Server>> StartServer(
   if (host.empty() || host == "0.0.0.0" || host == "[::]") host = "127.0.0.1";
   *bound_address = absl::StrCat(host, ":", port);
   return server;
+}
+
+absl::StatusOr<std::string> ResolveListenAddress(const std::string& listen_address) {
+  size_t colon = listen_address.rfind(':');
+  if (colon == std::string::npos) return absl::InvalidArgumentError("address must be host:port");
+  std::string host = listen_address.substr(0, colon);
+  if (listen_address.substr(colon + 1) != "0") return listen_address;
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return absl::InternalError("socket failed");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = 0;
+  if (::inet_pton(AF_INET, host.empty() || host == "0.0.0.0" ? "127.0.0.1" : host.c_str(),
+                  &addr.sin_addr) != 1 ||
+      ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    ::close(fd);
+    return absl::InvalidArgumentError("cannot bind " + listen_address);
+  }
+  socklen_t len = sizeof(addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return absl::StrCat(host.empty() ? "127.0.0.1" : host, ":", ntohs(addr.sin_port));
 }
 
 void SetTimeout(grpc::ClientContext* context, int64_t timeout_ms) {

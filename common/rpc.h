@@ -26,6 +26,10 @@ void ConfigureServerBuilder(grpc::ServerBuilder* builder);
 absl::StatusOr<std::unique_ptr<grpc::Server>> StartServer(
     grpc::ServerBuilder* builder, const std::string& listen_address, std::string* bound_address);
 
+// `listen_address` with a concrete port: port 0 is replaced by a port that is free right now
+// (for servers whose address must be known before they start, like Raft members).
+absl::StatusOr<std::string> ResolveListenAddress(const std::string& listen_address);
+
 // Sets a deadline `timeout_ms` from now on `context`.
 void SetTimeout(grpc::ClientContext* context, int64_t timeout_ms);
 

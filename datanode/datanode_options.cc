@@ -33,6 +33,7 @@ absl::Status DatanodeOptions::Validate() const {
     return absl::InvalidArgumentError("heartbeat_interval_ms must be positive");
   }
   if (shutdown_grace_ms < 0) return absl::InvalidArgumentError("shutdown_grace_ms must be >= 0");
+  if (scrub_interval_ms < 0) return absl::InvalidArgumentError("scrub_interval_ms must be >= 0");
   return absl::OkStatus();
 }
 

@@ -25,6 +25,10 @@ struct DatanodeOptions {
   uint64_t capacity_bytes = 0;
   // How long Shutdown() lets in-flight RPCs finish before cancelling them.
   int64_t shutdown_grace_ms = 1000;
+  // The scrubber (datanode/scrubber.h): read rate in bytes/s (0: off) and the pause between
+  // passes over every chunk.
+  uint64_t scrub_bytes_per_sec = 8ull << 20;
+  int64_t scrub_interval_ms = 6ll * 60 * 60 * 1000;
   // Seed for temp-file names and, on first start, the node id. 0: drawn from entropy.
   uint64_t seed = 0;
 

@@ -42,6 +42,13 @@ absl::Status DatanodeServer::Start() {
   }
   server_ = *std::move(server);
 
+  ScrubberOptions scrub;
+  scrub.bytes_per_sec = options_.scrub_bytes_per_sec;
+  scrub.pass_interval_ms = options_.scrub_interval_ms;
+  scrub.masters = options_.masters;
+  scrub.node_id = id_;
+  scrubber_ = std::make_unique<Scrubber>(std::move(scrub), store_.get());
+
   HeartbeatOptions heartbeat;
   heartbeat.masters = options_.masters;
   heartbeat.self.set_id(id_);
@@ -52,7 +59,11 @@ absl::Status DatanodeServer::Start() {
   DatanodeServiceImpl* service = service_.get();
   heartbeat_ = std::make_unique<HeartbeatSender>(std::move(heartbeat), store_.get(),
                                                  [service] { return service->active_streams(); });
+  Scrubber* scrubber = scrubber_.get();
+  heartbeat_->SetDecorator(
+      [scrubber](HeartbeatRequest* request) { *request->mutable_scrub() = scrubber->stats(); });
   heartbeat_->Start();
+  scrubber_->Start();
 
   DFS_LOG(INFO) << "datanode " << id_ << " serving on " << address_ << ", rack " << options_.rack
                 << ", data " << options_.data_dir << ", masters ["
@@ -64,6 +75,7 @@ void DatanodeServer::Shutdown() {
   if (store_ == nullptr) return;
   // Heartbeats first: a node that is going away should not advertise itself any more.
   heartbeat_.reset();
+  scrubber_.reset();
   // gRPC's own graceful shutdown also waits for idle client connections to go away, which
   // cached channels never do; so wait for our calls ourselves, then stop at once.
   const auto deadline =

@@ -14,6 +14,7 @@
 #include "datanode/datanode_options.h"
 #include "datanode/datanode_service.h"
 #include "datanode/heartbeat.h"
+#include "datanode/scrubber.h"
 #include "grpcpp/grpcpp.h"
 
 namespace dfs {
@@ -41,6 +42,8 @@ class DatanodeServer {
   // The store, for tests and tools in the same process. Null before Start and after Shutdown.
   ChunkStore* store() { return store_.get(); }
   uint32_t active_streams() const { return service_ ? service_->active_streams() : 0; }
+  // The scrubber, for tests in the same process. Null before Start and after Shutdown.
+  Scrubber* scrubber() { return scrubber_.get(); }
 
  private:
   const DatanodeOptions options_;
@@ -49,6 +52,7 @@ class DatanodeServer {
   std::unique_ptr<DatanodeServiceImpl> service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<HeartbeatSender> heartbeat_;
+  std::unique_ptr<Scrubber> scrubber_;
   std::string id_;
 };
 

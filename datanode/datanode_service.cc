@@ -13,6 +13,7 @@
 #include "common/logging.h"
 #include "common/rpc.h"
 #include "common/status.h"
+#include "datanode/replication.h"
 
 namespace dfs {
 namespace {
@@ -299,6 +300,18 @@ grpc::Status DatanodeServiceImpl::Identity(grpc::ServerContext* context,
   response->set_id(store_->node_id());
   response->set_rack(rack_);
   return grpc::Status::OK;
+}
+
+grpc::Status DatanodeServiceImpl::ReplicateChunk(grpc::ServerContext* context,
+                                                 const ReplicateChunkRequest* request,
+                                                 ReplicateChunkResponse* response) {
+  CallGuard call(&active_calls_);
+  CallGuard stream(&active_streams_);
+  absl::Status status = ::dfs::ReplicateChunk(store_, *request, context, response);
+  if (!status.ok() && !response->bad_sources().empty()) {
+    context->AddTrailingMetadata(kBadSourcesKey, absl::StrJoin(response->bad_sources(), ","));
+  }
+  return ToGrpcStatus(status);
 }
 
 }  // namespace dfs

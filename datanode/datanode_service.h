@@ -34,6 +34,9 @@ class DatanodeServiceImpl final : public DatanodeService::Service {
                             DeleteChunksResponse* response) override;
   grpc::Status Identity(grpc::ServerContext* context, const DatanodeEmpty* request,
                         DatanodeIdentity* response) override;
+  // Copies a chunk from other datanodes at the master's request (datanode/replication.h).
+  grpc::Status ReplicateChunk(grpc::ServerContext* context, const ReplicateChunkRequest* request,
+                              ReplicateChunkResponse* response) override;
 
   // Reads and writes in progress: the load figure sent with heartbeats.
   uint32_t active_streams() const { return active_streams_.load(std::memory_order_relaxed); }

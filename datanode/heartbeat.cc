@@ -89,6 +89,7 @@ HeartbeatRequest HeartbeatSender::BaseRequest() {
   }
   request.set_capacity_bytes(capacity);
   request.set_free_bytes(free_bytes);
+  if (decorate_) decorate_(&request);
   return request;
 }
 

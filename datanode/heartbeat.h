@@ -55,6 +55,12 @@ class HeartbeatSender {
   HeartbeatSender(const HeartbeatSender&) = delete;
   HeartbeatSender& operator=(const HeartbeatSender&) = delete;
 
+  // Adds figures of other components (the scrubber's progress) to every heartbeat. Called on
+  // the heartbeat thread; set before Start.
+  void SetDecorator(std::function<void(HeartbeatRequest*)> decorate) {
+    decorate_ = std::move(decorate);
+  }
+
   // Starts the background thread; does nothing when no master is configured.
   void Start();
   // Stops the thread, interrupting the wait between rounds. Idempotent.
@@ -79,6 +85,7 @@ class HeartbeatSender {
   const HeartbeatOptions options_;
   ChunkStore* const store_;
   const std::function<uint32_t()> active_streams_;
+  std::function<void(HeartbeatRequest*)> decorate_;
   Clock* const clock_;
 
   absl::Mutex round_mu_;  // one round at a time

@@ -37,6 +37,10 @@ ABSL_FLAG(uint64_t, capacity_bytes, 0,
           "Capacity to report to the masters; 0 uses the data directory's file system size.");
 ABSL_FLAG(std::string, port_file, "",
           "If set, the bound host:port is written to this file (atomically) once serving.");
+ABSL_FLAG(uint64_t, scrub_bytes_per_sec, 8ull << 20,
+          "Rate at which the scrubber re-reads and verifies stored chunks; 0 turns it off.");
+ABSL_FLAG(int64_t, scrub_interval_ms, 6ll * 60 * 60 * 1000,
+          "Pause between the scrubber's passes over every chunk.");
 ABSL_FLAG(std::string, log_level, "info", "Minimum log level: debug, info, warning or error.");
 
 namespace {
@@ -124,6 +128,8 @@ int main(int argc, char** argv) {
   options.rack = absl::GetFlag(FLAGS_rack);
   options.heartbeat_interval_ms = absl::GetFlag(FLAGS_heartbeat_interval_ms);
   options.capacity_bytes = absl::GetFlag(FLAGS_capacity_bytes);
+  options.scrub_bytes_per_sec = absl::GetFlag(FLAGS_scrub_bytes_per_sec);
+  options.scrub_interval_ms = absl::GetFlag(FLAGS_scrub_interval_ms);
   if (absl::Status status = options.Validate(); !status.ok()) {
     return UsageError(std::string(status.message()));
   }

@@ -9,6 +9,7 @@
 //   G<chunk>                   GarbageRecord
 //   O<inode>                   orphan: an inode at zero links kept while a client has it open
 //   S<client id><seq>          session record: the CommandResult of that command
+//   N<datanode id>             DecommissionRecord: a datanode being drained
 #pragma once
 
 #include <cstdint>
@@ -50,6 +51,10 @@ inline std::string GarbagePrefix() { return "G"; }
 inline std::string ChunkPrefix() { return "C"; }
 inline std::string Orphan(uint64_t inode) { return Tagged('O', inode); }
 inline std::string Session(uint64_t client, uint64_t seq) { return Tagged('S', client, seq); }
+inline std::string Decommission(absl::string_view datanode_id) {
+  return "N" + std::string(datanode_id);
+}
+inline std::string DecommissionPrefix() { return "N"; }
 
 // Decoders for keys produced above (the caller knows the table).
 inline uint64_t ExtentOffset(absl::string_view key) { return DecodeFixed64BE(key.substr(9)); }

@@ -6,7 +6,9 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/marshalling.h"
 #include "common/logging.h"
+#include "master/maintenance_flags.h"
 #include "master/master_server.h"
 
 ABSL_FLAG(std::string, data_dir, "", "Directory for the metadata store and command log (required).");
@@ -17,6 +19,18 @@ ABSL_FLAG(int64_t, datanode_dead_ms, 10000,
           "A datanode without a heartbeat for this long is considered dead.");
 ABSL_FLAG(int, replication, 3, "Replicas per chunk (RF).");
 ABSL_FLAG(uint64_t, seed, 0, "Seed for placement randomness; 0 draws one from entropy.");
+ABSL_FLAG(std::vector<std::string>, peers, {},
+          "Raft: every master of a new group, host:port, comma-separated, this one included. "
+          "Empty: a group of one. Ignored once the group exists (membership lives in the log).");
+ABSL_FLAG(bool, join, false,
+          "Raft: start empty and wait to be added by the leader (dfsadmin raft add HOST:PORT).");
+ABSL_FLAG(int, tick_ms, 50, "Raft tick; heartbeats go out every tick.");
+ABSL_FLAG(int, election_ticks, 10, "Raft election timeout in ticks (randomized up to twice this).");
+ABSL_FLAG(uint64_t, snapshot_every, 20000, "Raft: snapshot and compact the log every this many entries.");
+ABSL_FLAG(bool, lease_reads, false,
+          "Raft: serve reads under a leader lease instead of a ReadIndex round. Safe only while any "
+          "two masters' clocks run at rates within 20% of each other over one election timeout.");
+ABSL_FLAG(bool, enable_test_hooks, false, "Allow test-only admin RPCs (Raft traffic filters).");
 ABSL_FLAG(std::string, log_level, "info", "Lowest log level printed: debug, info, warning, error.");
 
 namespace {
@@ -43,6 +57,14 @@ int main(int argc, char** argv) {
   options.datanode_dead_ms = absl::GetFlag(FLAGS_datanode_dead_ms);
   options.replication = absl::GetFlag(FLAGS_replication);
   options.seed = absl::GetFlag(FLAGS_seed);
+  options.maintenance = dfs::MaintenanceOptionsFromFlags();
+  options.peers = absl::GetFlag(FLAGS_peers);
+  options.join = absl::GetFlag(FLAGS_join);
+  options.tick_ms = absl::GetFlag(FLAGS_tick_ms);
+  options.election_ticks = absl::GetFlag(FLAGS_election_ticks);
+  options.snapshot_every_entries = absl::GetFlag(FLAGS_snapshot_every);
+  options.lease_reads = absl::GetFlag(FLAGS_lease_reads);
+  options.enable_test_hooks = absl::GetFlag(FLAGS_enable_test_hooks);
   if (absl::Status s = options.Validate(); !s.ok()) {
     std::cerr << "dfs-master: " << s.message() << "\n";
     return 2;

@@ -14,6 +14,11 @@ absl::Status MasterOptions::Validate() const {
     return absl::InvalidArgumentError("--listen must be host:port");
   }
   if (datanode_dead_ms <= 0) return absl::InvalidArgumentError("--datanode_dead_ms must be > 0");
+  if (tick_ms <= 0 || election_ticks < 3) {
+    return absl::InvalidArgumentError("--tick_ms must be > 0 and --election_ticks >= 3");
+  }
+  if (join && !peers.empty()) return absl::InvalidArgumentError("--join takes no --peers");
+  DFS_RETURN_IF_ERROR(maintenance.Validate());
   if (replication < 1 || replication > 16) {
     return absl::InvalidArgumentError("--replication must be between 1 and 16");
   }
@@ -25,18 +30,41 @@ MasterServer::~MasterServer() { Shutdown(); }
 absl::Status MasterServer::Start() {
   DFS_RETURN_IF_ERROR(options_.Validate());
   DFS_RETURN_IF_ERROR(MakeDirs(options_.data_dir));
+  // Raft member ids derive from addresses, so the address must be known before anything starts.
+  DFS_ASSIGN_OR_RETURN(address_, ResolveListenAddress(options_.listen_address));
   DFS_ASSIGN_OR_RETURN(sm_, StateMachine::Open(options_.data_dir + "/meta"));
-  DFS_ASSIGN_OR_RETURN(log_, LocalLog::Open(options_.data_dir + "/log", sm_.get()));
   uint64_t seed = options_.seed != 0 ? options_.seed : SeedFromEntropy();
+  RaftCommandLogOptions raft;
+  raft.dir = options_.data_dir + "/raft";
+  raft.address = address_;
+  raft.initial_peers = options_.peers.empty() ? std::vector<std::string>{address_} : options_.peers;
+  raft.join = options_.join;
+  raft.tick_ms = options_.tick_ms;
+  raft.election_ticks = options_.election_ticks;
+  raft.seed = seed;
+  raft.snapshot_every_entries = options_.snapshot_every_entries;
+  raft.lease_reads = options_.lease_reads;
+  DFS_ASSIGN_OR_RETURN(log_, RaftCommandLog::Open(raft, sm_.get()));
   datanodes_ = std::make_unique<DatanodeManager>(RealClock::Get(), options_.datanode_dead_ms, seed);
-  service_ = std::make_unique<MasterServiceImpl>(MasterContext{
-      sm_.get(), log_.get(), datanodes_.get(), RealClock::Get(), options_.replication});
+  MasterContext context{sm_.get(), log_.get(), log_.get(), options_.enable_test_hooks,
+                        datanodes_.get(), RealClock::Get(), options_.replication};
+  MaintenanceOptions maintenance = options_.maintenance;
+  maintenance.replication = options_.replication;
+  maintenance.datanode_dead_ms = options_.datanode_dead_ms;
+  maintenance_ = std::make_unique<Maintenance>(maintenance, sm_.get(), log_.get(),
+                                               datanodes_.get(), RealClock::Get());
+  context.maintenance = maintenance_.get();
+  service_ = std::make_unique<MasterServiceImpl>(context);
+  raft_service_ = std::make_unique<RaftServiceImpl>(log_.get());
   grpc::ServerBuilder builder;
   builder.RegisterService(static_cast<MasterService::Service*>(service_.get()));
   builder.RegisterService(static_cast<DatanodeRegistry::Service*>(service_.get()));
   builder.RegisterService(static_cast<AdminService::Service*>(service_.get()));
-  DFS_ASSIGN_OR_RETURN(server_, StartServer(&builder, options_.listen_address, &address_));
+  builder.RegisterService(raft_service_.get());
+  std::string bound;
+  DFS_ASSIGN_OR_RETURN(server_, StartServer(&builder, address_, &bound));
   if (!options_.port_file.empty()) DFS_RETURN_IF_ERROR(WriteFileAtomic(options_.port_file, address_));
+  maintenance_->Start();
   DFS_LOG(INFO) << "master serving on " << address_ << ", applied index " << sm_->applied_index();
   return absl::OkStatus();
 }
@@ -46,6 +74,7 @@ void MasterServer::Wait() {
 }
 
 void MasterServer::Shutdown() {
+  if (maintenance_) maintenance_->Stop();
   if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   if (log_) log_->Shutdown();
 }

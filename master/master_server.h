@@ -4,11 +4,13 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "common/clock.h"
-#include "master/command_log.h"
+#include "master/raft_command_log.h"
 #include "master/datanode_manager.h"
+#include "master/maintenance/maintenance.h"
 #include "master/master_service.h"
 #include "master/state_machine.h"
 #include "grpcpp/grpcpp.h"
@@ -22,6 +24,17 @@ struct MasterOptions {
   int64_t datanode_dead_ms = 10000; // a datanode silent this long is dead
   int replication = 3;
   uint64_t seed = 0;                // 0: from entropy
+  // Raft: every member of a new group (host:port, this one included; empty: a group of one).
+  std::vector<std::string> peers;
+  bool join = false;                // start empty and wait to be added (dfsadmin raft add)
+  int tick_ms = 50;
+  int election_ticks = 10;
+  uint64_t snapshot_every_entries = 20000;
+  bool lease_reads = false;
+  bool enable_test_hooks = false;
+  // Background maintenance (replicator, GC, trash, balancer); replication and datanode_dead_ms
+  // above are copied into it at start.
+  MaintenanceOptions maintenance;
 
   absl::Status Validate() const;
 };
@@ -39,9 +52,11 @@ class MasterServer {
  private:
   MasterOptions options_;
   std::unique_ptr<StateMachine> sm_;
-  std::unique_ptr<LocalLog> log_;
+  std::unique_ptr<RaftCommandLog> log_;
   std::unique_ptr<DatanodeManager> datanodes_;
+  std::unique_ptr<Maintenance> maintenance_;
   std::unique_ptr<MasterServiceImpl> service_;
+  std::unique_ptr<RaftServiceImpl> raft_service_;
   std::unique_ptr<grpc::Server> server_;
   std::string address_;
 };

@@ -319,6 +319,40 @@ grpc::Status MasterServiceImpl::Heartbeat(grpc::ServerContext* context,
 
 // ---- admin ----
 
+grpc::Status MasterServiceImpl::RaftStatus(grpc::ServerContext*, const Empty*,
+                                           RaftStatusResponse* response) {
+  *response = ctx_.raft->Status();
+  return grpc::Status::OK;
+}
+
+grpc::Status MasterServiceImpl::RaftAddMember(grpc::ServerContext* context,
+                                              const RaftMemberRequest* request, Empty*) {
+  return Reply(context, ctx_.raft->AddMember(request->address()));
+}
+
+grpc::Status MasterServiceImpl::RaftRemoveMember(grpc::ServerContext* context,
+                                                 const RaftMemberRequest* request, Empty*) {
+  return Reply(context, ctx_.raft->RemoveMember(request->address()));
+}
+
+grpc::Status MasterServiceImpl::RaftTransferLeader(grpc::ServerContext* context,
+                                                   const RaftMemberRequest* request, Empty*) {
+  return Reply(context, ctx_.raft->TransferLeadership(request->address()));
+}
+
+grpc::Status MasterServiceImpl::RaftSnapshot(grpc::ServerContext* context, const Empty*, Empty*) {
+  return Reply(context, ctx_.raft->SnapshotNow());
+}
+
+grpc::Status MasterServiceImpl::SetBlockedPeers(grpc::ServerContext* context,
+                                                const BlockedPeersRequest* request, Empty*) {
+  if (!ctx_.enable_test_hooks) {
+    return ToGrpcStatus(absl::PermissionDeniedError("test hooks are off (--enable_test_hooks)"));
+  }
+  ctx_.raft->SetBlockedPeers({request->addresses().begin(), request->addresses().end()});
+  return grpc::Status::OK;
+}
+
 grpc::Status MasterServiceImpl::ListDatanodes(grpc::ServerContext*, const Empty*,
                                               ListDatanodesResponse* response) {
   for (auto& node : ctx_.datanodes->List()) *response->add_datanodes() = std::move(node);
@@ -348,9 +382,38 @@ grpc::Status MasterServiceImpl::ClusterStatus(grpc::ServerContext*, const Empty*
       response->set_dead_datanodes(response->dead_datanodes() + 1);
     }
   }
+  if (ctx_.maintenance != nullptr) ctx_.maintenance->FillStatus(response);
   std::lock_guard<std::mutex> lock(mu_);
   response->set_corrupt_replica_reports(corrupt_reports_);
   return grpc::Status::OK;
+}
+
+// ---- maintenance (master/maintenance/maintenance.h) ----
+
+grpc::Status MasterServiceImpl::Decommission(grpc::ServerContext* context,
+                                             const DecommissionRequest* request,
+                                             DecommissionResponse* response) {
+  if (ctx_.maintenance == nullptr) return Reply(context, absl::UnimplementedError("no maintenance"));
+  auto result = ctx_.maintenance->SetDecommission(request->datanode(), /*decommission=*/true);
+  if (result.ok()) *response = *result;
+  return Reply(context, result.status());
+}
+
+grpc::Status MasterServiceImpl::Recommission(grpc::ServerContext* context,
+                                             const DecommissionRequest* request,
+                                             DecommissionResponse* response) {
+  if (ctx_.maintenance == nullptr) return Reply(context, absl::UnimplementedError("no maintenance"));
+  auto result = ctx_.maintenance->SetDecommission(request->datanode(), /*decommission=*/false);
+  if (result.ok()) *response = *result;
+  return Reply(context, result.status());
+}
+
+grpc::Status MasterServiceImpl::Balance(grpc::ServerContext* context,
+                                        const BalanceRequest* request, BalanceResponse* response) {
+  if (ctx_.maintenance == nullptr) return Reply(context, absl::UnimplementedError("no maintenance"));
+  auto result = ctx_.maintenance->Balance(request->threshold());
+  if (result.ok()) *response = *result;
+  return Reply(context, result.status());
 }
 
 }  // namespace dfs

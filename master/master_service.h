@@ -13,6 +13,8 @@
 #include "master/command_log.h"
 #include "master/datanode_manager.h"
 #include "master/id_allocator.h"
+#include "master/maintenance/maintenance.h"
+#include "master/raft_command_log.h"
 #include "master/state_machine.h"
 #include "proto/master.grpc.pb.h"
 
@@ -21,9 +23,12 @@ namespace dfs {
 struct MasterContext {
   StateMachine* sm;
   CommandLog* log;
+  RaftCommandLog* raft;  // the same log, for membership and status
+  bool enable_test_hooks = false;
   DatanodeManager* datanodes;
   Clock* clock;
   int replication = 3;
+  Maintenance* maintenance = nullptr;  // background tasks (master/maintenance/); may be null
 };
 
 class MasterServiceImpl final : public MasterService::Service,
@@ -61,10 +66,21 @@ class MasterServiceImpl final : public MasterService::Service,
                          HeartbeatResponse*) override;
 
   // AdminService
+  grpc::Status RaftStatus(grpc::ServerContext*, const Empty*, RaftStatusResponse*) override;
+  grpc::Status RaftAddMember(grpc::ServerContext*, const RaftMemberRequest*, Empty*) override;
+  grpc::Status RaftRemoveMember(grpc::ServerContext*, const RaftMemberRequest*, Empty*) override;
+  grpc::Status RaftTransferLeader(grpc::ServerContext*, const RaftMemberRequest*, Empty*) override;
+  grpc::Status RaftSnapshot(grpc::ServerContext*, const Empty*, Empty*) override;
+  grpc::Status SetBlockedPeers(grpc::ServerContext*, const BlockedPeersRequest*, Empty*) override;
   grpc::Status ListDatanodes(grpc::ServerContext*, const Empty*, ListDatanodesResponse*) override;
   grpc::Status ChunkReplicas(grpc::ServerContext*, const ChunkReplicasRequest*,
                              ChunkReplicasResponse*) override;
   grpc::Status ClusterStatus(grpc::ServerContext*, const Empty*, ClusterStatusResponse*) override;
+  grpc::Status Decommission(grpc::ServerContext*, const DecommissionRequest*,
+                            DecommissionResponse*) override;
+  grpc::Status Recommission(grpc::ServerContext*, const DecommissionRequest*,
+                            DecommissionResponse*) override;
+  grpc::Status Balance(grpc::ServerContext*, const BalanceRequest*, BalanceResponse*) override;
 
  private:
   // Proposes `command` under the request's session; returns the result or its error.

@@ -12,7 +12,8 @@ constexpr double kBytesPerStream = 256.0 * (1 << 20);
 }  // namespace
 
 std::vector<DatanodeInfo> ChoosePlacement(std::vector<PlacementCandidate> candidates, int count,
-                                          Random& random) {
+                                          Random& random,
+                                          const std::set<std::string>& used_racks) {
   std::vector<std::pair<double, size_t>> ranked;
   for (size_t i = 0; i < candidates.size(); ++i) {
     double score = static_cast<double>(candidates[i].free_bytes) -
@@ -24,7 +25,7 @@ std::vector<DatanodeInfo> ChoosePlacement(std::vector<PlacementCandidate> candid
   std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
   std::vector<DatanodeInfo> chosen;
   std::vector<bool> taken(candidates.size(), false);
-  std::set<std::string> racks;
+  std::set<std::string> racks = used_racks;
   for (int pass = 0; pass < 2; ++pass) {
     for (const auto& [score, i] : ranked) {
       if (static_cast<int>(chosen.size()) == count) return chosen;

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstdint>
+#include <set>
+#include <string>
 #include <vector>
 
 #include "common/random.h"
@@ -19,7 +21,10 @@ struct PlacementCandidate {
 // Picks up to `count` distinct candidates: first one per failure domain (rack) while there are
 // racks not yet used, then any; within those rules the ones with the most free space (less a
 // penalty per active stream), ties and near-ties broken at random so that equal nodes share load.
+// `used_racks` are racks that already hold a copy (re-replication): they count as used from the
+// start, so a new copy goes to another rack when there is one.
 std::vector<DatanodeInfo> ChoosePlacement(std::vector<PlacementCandidate> candidates, int count,
-                                          Random& random);
+                                          Random& random,
+                                          const std::set<std::string>& used_racks = {});
 
 }  // namespace dfs

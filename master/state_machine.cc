@@ -1,6 +1,7 @@
 #include "master/state_machine.h"
 
 #include <algorithm>
+#include <cstring>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -8,7 +9,10 @@
 #include "common/errors.h"
 #include "common/status.h"
 #include "master/keys.h"
+#include "master/maintenance_ops.h"
 #include "master/ops.h"
+#include "leveldb/write_batch.h"
+#include "common/keycoding.h"
 
 namespace dfs {
 namespace {
@@ -83,6 +87,66 @@ CommandResult StateMachine::Apply(uint64_t index, const Command& command) {
   return result;
 }
 
+void StateMachine::ApplyNoop(uint64_t index) {
+  DFS_CHECK(index == applied_index_.load() + 1);
+  Txn txn(store_.get());
+  txn.PutCounter(keys::kAppliedIndex, index);
+  DFS_CHECK_OK(txn.Commit());
+  applied_index_ = index;
+}
+
+// Snapshot format: a sequence of (u32 key length, key, u32 value length, value), little-endian
+// lengths, in key order; the applied index is one of the keys.
+std::string StateMachine::Snapshot() {
+  std::string out;
+  leveldb::ReadOptions options;
+  options.fill_cache = false;
+  std::unique_ptr<leveldb::Iterator> it(store_->db()->NewIterator(options));
+  auto put = [&out](const leveldb::Slice& s) {
+    uint32_t n = static_cast<uint32_t>(s.size());
+    out.append(reinterpret_cast<const char*>(&n), 4);
+    out.append(s.data(), s.size());
+  };
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    put(it->key());
+    put(it->value());
+  }
+  return out;
+}
+
+absl::Status StateMachine::Restore(uint64_t index, const std::string& data) {
+  leveldb::WriteBatch batch;
+  {
+    std::unique_ptr<leveldb::Iterator> it(store_->db()->NewIterator(leveldb::ReadOptions()));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) batch.Delete(it->key());
+  }
+  size_t pos = 0;
+  auto take = [&](std::string* field) {
+    uint32_t n;
+    if (data.size() - pos < 4) return false;
+    std::memcpy(&n, data.data() + pos, 4);
+    pos += 4;
+    if (data.size() - pos < n) return false;
+    field->assign(data, pos, n);
+    pos += n;
+    return true;
+  };
+  while (pos < data.size()) {
+    std::string key, value;
+    if (!take(&key) || !take(&value)) return absl::DataLossError("truncated snapshot");
+    batch.Put(key, value);
+  }
+  std::string encoded;
+  PutFixed64BE(&encoded, index);
+  batch.Put(keys::kAppliedIndex, encoded);
+  leveldb::WriteOptions sync;
+  sync.sync = true;
+  leveldb::Status s = store_->db()->Write(sync, &batch);
+  if (!s.ok()) return absl::InternalError("restore snapshot: " + s.ToString());
+  applied_index_ = index;
+  return absl::OkStatus();
+}
+
 absl::Status StateMachine::Dispatch(Txn& txn, const Command& command, int64_t now_ns,
                                     CommandResult* result) {
   auto set_attr = [&](absl::StatusOr<Attr> attr) -> absl::Status {
@@ -121,6 +185,13 @@ absl::Status StateMachine::Dispatch(Txn& txn, const Command& command, int64_t no
     case Command::kDropReplica: return ApplyDropReplica(txn, command.drop_replica());
     case Command::kReleaseOrphan:
       return ApplyReleaseOrphan(txn, command.release_orphan(), now_ns);
+    // Background maintenance (master/maintenance_ops.cc).
+    case Command::kAddReplica: return ApplyAddReplica(txn, command.add_replica());
+    case Command::kTrimReplica: return ApplyTrimReplica(txn, command.trim_replica());
+    case Command::kPurgeGarbage: return ApplyPurgeGarbage(txn, command.purge_garbage());
+    case Command::kSetDecommission:
+      return ApplySetDecommission(txn, command.set_decommission(), now_ns);
+    case Command::kMergeSwap: return ApplyMergeSwap(txn, command.merge_swap(), now_ns);
     case Command::OP_NOT_SET: break;
   }
   return FsError(EINVAL, "empty or unknown command");

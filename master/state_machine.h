@@ -35,6 +35,14 @@ class StateMachine {
 
   // Applies the command at log `index`, which must be applied_index() + 1.
   CommandResult Apply(uint64_t index, const Command& command);
+  // Advances the applied index past a log entry that is not a command (Raft no-ops and
+  // membership changes).
+  void ApplyNoop(uint64_t index);
+
+  // The whole state as of applied_index(), serialized (a Raft snapshot). Apply thread only.
+  std::string Snapshot();
+  // Replaces the whole state with a snapshot taken at `index`, atomically. Apply thread only.
+  absl::Status Restore(uint64_t index, const std::string& data);
 
   // ---- queries of the applied state ----
   absl::StatusOr<Attr> GetAttr(uint64_t inode);

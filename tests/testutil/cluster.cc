@@ -3,12 +3,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <sstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "common/file_util.h"
 #include "common/rpc.h"
@@ -31,11 +33,17 @@ std::string Tail(const std::string& text, size_t bytes) {
 
 TestCluster::TestCluster(ClusterOptions options) : options_(std::move(options)) {
   for (int i = 0; i < options_.datanodes; ++i) datanodes_.push_back(std::make_unique<Process>());
+  for (int i = 0; i < options_.masters; ++i) {
+    masters_.push_back(std::make_unique<Process>());
+    master_addresses_.push_back(*ResolveListenAddress("127.0.0.1:0"));
+    admins_.push_back(AdminService::NewStub(GetChannel(master_addresses_.back())));
+  }
+  master_list_ = absl::StrJoin(master_addresses_, ",");
 }
 
 TestCluster::~TestCluster() {
   for (auto& dn : datanodes_) dn->Kill();
-  master_.Kill();
+  for (auto& master : masters_) master->Kill();
 }
 
 std::string TestCluster::datanode_dir(int i) const { return absl::StrCat(dir(), "/dn", i); }
@@ -68,28 +76,87 @@ absl::Status TestCluster::WaitForPortFile(const std::string& path, Process& proc
   return absl::DeadlineExceededError("no port file " + path);
 }
 
-absl::Status TestCluster::StartMaster() {
-  std::string port_file = dir() + "/master.port";
+absl::Status TestCluster::StartMasterAt(int i, const std::vector<std::string>& extra_flags) {
+  std::string port_file = absl::StrCat(dir(), "/master", i, ".port");
   ::unlink(port_file.c_str());
-  // Restarts reuse the address so that datanodes and clients find the master again.
-  std::string listen = master_address_.empty() ? "127.0.0.1:0" : master_address_;
   std::vector<std::string> argv = {BinDir() + "/dfs-master",
-                                   "--data_dir=" + dir() + "/master",
-                                   "--listen=" + listen,
+                                   absl::StrCat("--data_dir=", dir(), "/master", i),
+                                   "--listen=" + master_addresses_[i],
                                    "--port_file=" + port_file,
+                                   "--enable_test_hooks",
                                    absl::StrCat("--datanode_dead_ms=", options_.datanode_dead_ms)};
   for (const auto& flag : options_.extra_master_flags) argv.push_back(flag);
-  if (absl::Status s = master_.Start(argv, dir() + "/master.log"); !s.ok()) return s;
-  if (absl::Status s = WaitForPortFile(port_file, master_, &master_address_); !s.ok()) {
+  for (const auto& flag : extra_flags) argv.push_back(flag);
+  bool joining = std::find(extra_flags.begin(), extra_flags.end(), "--join") != extra_flags.end();
+  if (!joining) argv.push_back("--peers=" + master_list_);
+  if (absl::Status s = masters_[i]->Start(argv, absl::StrCat(dir(), "/master", i, ".log")); !s.ok()) {
+    return s;
+  }
+  std::string address;
+  if (absl::Status s = WaitForPortFile(port_file, *masters_[i], &address); !s.ok()) {
     return absl::InternalError(absl::StrCat(s.message(), "\n", MasterLog()));
   }
-  auto channel = GetChannel(master_address_);
-  admin_ = AdminService::NewStub(channel);
-  master_stub_ = MasterService::NewStub(channel);
   return absl::OkStatus();
 }
 
-void TestCluster::StopMaster(int signal) { master_.Signal(signal); }
+absl::Status TestCluster::StartMaster() {
+  for (int i = 0; i < static_cast<int>(masters_.size()); ++i) {
+    if (masters_[i]->running()) continue;
+    if (absl::Status s = StartMasterAt(i); !s.ok()) return s;
+  }
+  return WaitForLeader().status();
+}
+
+void TestCluster::StopMaster(int signal) {
+  for (auto& master : masters_) master->Signal(signal);
+}
+
+void TestCluster::StopMasterAt(int i, int signal) { masters_[i]->Signal(signal); }
+
+int TestCluster::FindLeader() {
+  for (size_t i = 0; i < masters_.size(); ++i) {
+    if (!masters_[i]->running()) continue;
+    grpc::ClientContext context;
+    SetTimeout(&context, 1000);
+    RaftStatusResponse status;
+    if (admins_[i]->RaftStatus(&context, Empty(), &status).ok() && status.role() == "leader") {
+      return static_cast<int>(i);
+    }
+  }
+  return -1;
+}
+
+absl::StatusOr<int> TestCluster::WaitForLeader(int timeout_ms) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (std::chrono::steady_clock::now() < deadline) {
+    int leader = FindLeader();
+    if (leader >= 0) return leader;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return absl::DeadlineExceededError("no leader elected");
+}
+
+absl::StatusOr<int> TestCluster::AddJoiningMaster() {
+  int i = static_cast<int>(masters_.size());
+  masters_.push_back(std::make_unique<Process>());
+  master_addresses_.push_back(*ResolveListenAddress("127.0.0.1:0"));
+  admins_.push_back(AdminService::NewStub(GetChannel(master_addresses_.back())));
+  if (absl::Status s = StartMasterAt(i, {"--join"}); !s.ok()) return s;
+  return i;
+}
+
+AdminService::Stub* TestCluster::admin() {
+  int leader = FindLeader();
+  return admins_[leader < 0 ? 0 : leader].get();
+}
+
+AdminService::Stub* TestCluster::admin_at(int i) { return admins_[i].get(); }
+
+MasterService::Stub* TestCluster::master() {
+  int leader = FindLeader();
+  master_stub_ = MasterService::NewStub(GetChannel(master_addresses_[leader < 0 ? 0 : leader]));
+  return master_stub_.get();
+}
 
 absl::Status TestCluster::StartDatanode(int i) {
   std::string port_file = absl::StrCat(dir(), "/dn", i, ".port");
@@ -98,10 +165,11 @@ absl::Status TestCluster::StartDatanode(int i) {
       BinDir() + "/dfs-datanode",
       "--data_dir=" + datanode_dir(i),
       "--listen=127.0.0.1:0",
-      "--masters=" + master_address_,
+      "--masters=" + master_list_,
       "--rack=" + options_.racks[i % options_.racks.size()],
       absl::StrCat("--heartbeat_interval_ms=", options_.heartbeat_interval_ms),
       "--port_file=" + port_file};
+  for (const auto& flag : options_.extra_datanode_flags) argv.push_back(flag);
   if (absl::Status s = datanodes_[i]->Start(argv, absl::StrCat(dir(), "/dn", i, ".log")); !s.ok()) {
     return s;
   }
@@ -126,7 +194,7 @@ absl::Status TestCluster::WaitForLiveDatanodes(int live, int timeout_ms) {
     grpc::ClientContext context;
     SetTimeout(&context, 2000);
     ListDatanodesResponse response;
-    if (admin_->ListDatanodes(&context, Empty(), &response).ok()) {
+    if (admin()->ListDatanodes(&context, Empty(), &response).ok()) {
       seen = 0;
       for (const auto& dn : response.datanodes()) seen += dn.live() ? 1 : 0;
       if (seen == live) return absl::OkStatus();
@@ -138,11 +206,11 @@ absl::Status TestCluster::WaitForLiveDatanodes(int live, int timeout_ms) {
 
 CommandResult TestCluster::Dfs(const std::vector<std::string>& args, int timeout_ms,
                                const std::string& stdin_path) {
-  std::vector<std::string> argv = {BinDir() + "/dfs", "--masters=" + master_address_};
+  std::vector<std::string> argv = {BinDir() + "/dfs", "--masters=" + master_list_};
   argv.insert(argv.end(), args.begin(), args.end());
   return RunCommand(argv, timeout_ms, stdin_path);
 }
 
-std::string TestCluster::MasterLog() const { return Tail(ReadAll(dir() + "/master.log"), 4000); }
+std::string TestCluster::MasterLog() const { return Tail(ReadAll(dir() + "/master0.log"), 4000); }
 
 }  // namespace dfs::testing

@@ -2,7 +2,9 @@
 //
 //   dfsadmin [--masters HOST:PORT,...] [--timeout SECONDS] COMMAND
 //     status [--json]   cluster summary: applied index, inodes, chunks, datanodes, health
-//     datanodes         every datanode: id, address, rack, live/dead, usage
+//     datanodes         every datanode: id, address, rack, live/dead, admin state, usage
+//     decommission DN   drain a datanode (id or host:port); recommission DN undoes it
+//     balance [--threshold F]  start the balancer now
 #include <unistd.h>
 
 #include <cstdio>
@@ -15,6 +17,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "client/config.h"
+#include "tools/admin/raft.h"
 #include "common/grpc_status.h"
 #include "common/rpc.h"
 #include "proto/master.grpc.pb.h"
@@ -26,7 +29,15 @@ constexpr char kUsage[] =
     "usage: dfsadmin [--masters HOST:PORT,...] [--timeout SECONDS] COMMAND\n"
     "commands:\n"
     "  status [--json]   cluster summary and a one-line health verdict\n"
-    "  datanodes         every datanode with liveness and usage\n"
+    "  datanodes         every datanode with liveness, admin state and usage\n"
+    "  decommission DATANODE   drain a datanode (id or host:port): its chunks get RF replicas\n"
+    "                    elsewhere; `datanodes` shows it decommissioned once safe to remove\n"
+    "  recommission DATANODE   put a draining or drained datanode back in service\n"
+    "  balance [--threshold F] move replicas until every datanode's utilization is within F\n"
+    "                    (a fraction, default the master's) of the cluster's\n"
+    "  raft status       every master's role, term, commit and applied index, and lag\n"
+    "  raft add|remove|transfer HOST:PORT   change the masters' Raft group or its leader\n"
+    "  raft snapshot     take a Raft snapshot now and compact the log\n"
     "The cluster is found from --masters, $DFS_MASTERS, $DFS_CONFIG or ~/.config/dfs/client.conf.\n";
 
 int Usage(const std::string& why) {
@@ -76,25 +87,40 @@ int Status(const std::vector<std::string>& masters, int64_t timeout_ms, bool jso
   for (const auto& dn : nodes.datanodes()) {
     if (dn.live()) capacity += dn.capacity_bytes(), used += dn.used_bytes();
   }
-  std::string verdict = status.live_datanodes() == 0 ? "UNAVAILABLE: no live datanodes"
-                        : status.dead_datanodes() > 0 ? "DEGRADED: some datanodes are dead"
-                                                      : "HEALTHY";
+  std::string verdict =
+      status.live_datanodes() == 0 ? "UNAVAILABLE: no live datanodes"
+      : status.missing_chunks() > 0
+          ? absl::StrFormat("DATA UNAVAILABLE: %d chunks have no live replica",
+                            status.missing_chunks())
+      : status.under_replicated_chunks() > 0
+          ? absl::StrFormat("DEGRADED: %d chunks are under-replicated (repair in progress)",
+                            status.under_replicated_chunks())
+      : status.dead_datanodes() > 0 ? "DEGRADED: some datanodes are dead"
+                                    : "HEALTHY";
   if (json) {
     std::cout << absl::StrFormat(
         "{\"applied_index\":%d,\"inodes\":%d,\"chunks\":%d,\"live_datanodes\":%d,"
         "\"dead_datanodes\":%d,\"capacity_bytes\":%d,\"used_bytes\":%d,"
-        "\"corrupt_replica_reports\":%d,\"health\":\"%s\"}\n",
+        "\"corrupt_replica_reports\":%d,\"missing_chunks\":%d,\"under_replicated_chunks\":%d,"
+        "\"garbage_chunks\":%d,\"replications_done\":%d,\"replications_in_flight\":%d,"
+        "\"health\":\"%s\"}\n",
         status.applied_index(), status.inodes(), status.chunks(), status.live_datanodes(),
-        status.dead_datanodes(), capacity, used, status.corrupt_replica_reports(), verdict);
+        status.dead_datanodes(), capacity, used, status.corrupt_replica_reports(),
+        status.missing_chunks(), status.under_replicated_chunks(), status.garbage_chunks(),
+        status.replications_done(), status.replications_in_flight(), verdict);
     return 0;
   }
   std::cout << absl::StrFormat(
       "masters:          %s\napplied index:    %d\ninodes:           %d\nchunks:           %d\n"
       "datanodes:        %d live, %d dead\ncapacity:         %s (%s used by chunks)\n"
-      "corrupt reports:  %d\nhealth:           %s\n",
+      "corrupt reports:  %d\nreplication:      %d under-replicated, %d missing, %d copies "
+      "in flight, %d done\ngarbage:          %d chunks waiting, %d purged\n"
+      "health:           %s\n",
       absl::StrJoin(masters, ","), status.applied_index(), status.inodes(), status.chunks(),
       status.live_datanodes(), status.dead_datanodes(), Bytes(capacity), Bytes(used),
-      status.corrupt_replica_reports(), verdict);
+      status.corrupt_replica_reports(), status.under_replicated_chunks(),
+      status.missing_chunks(), status.replications_in_flight(), status.replications_done(),
+      status.garbage_chunks(), status.garbage_chunks_purged(), verdict);
   return 0;
 }
 
@@ -107,13 +133,58 @@ int Datanodes(const std::vector<std::string>& masters, int64_t timeout_ms) {
     std::cerr << "dfsadmin: datanodes: cluster unreachable: " << s.message() << "\n";
     return 1;
   }
-  std::cout << absl::StrFormat("%-34s %-22s %-10s %-5s %8s %12s %12s\n", "ID", "ADDRESS", "RACK",
-                               "STATE", "CHUNKS", "USED", "FREE");
+  std::cout << absl::StrFormat("%-34s %-22s %-10s %-5s %-15s %8s %12s %12s %s\n", "ID",
+                               "ADDRESS", "RACK", "STATE", "ADMIN", "CHUNKS", "USED", "FREE",
+                               "SCRUBBED");
   for (const auto& dn : nodes.datanodes()) {
-    std::cout << absl::StrFormat("%-34s %-22s %-10s %-5s %8d %12s %12s\n", dn.node().id(),
-                                 dn.node().address(), dn.node().rack(), dn.live() ? "live" : "dead",
-                                 dn.chunk_count(), Bytes(dn.used_bytes()), Bytes(dn.free_bytes()));
+    const char* admin = dn.admin_state() == DATANODE_DECOMMISSIONING  ? "decommissioning"
+                        : dn.admin_state() == DATANODE_DECOMMISSIONED ? "decommissioned"
+                                                                      : "in-service";
+    std::cout << absl::StrFormat("%-34s %-22s %-10s %-5s %-15s %8d %12s %12s %d passes, %d bad\n",
+                                 dn.node().id(), dn.node().address(), dn.node().rack(),
+                                 dn.live() ? "live" : "dead", admin, dn.chunk_count(),
+                                 Bytes(dn.used_bytes()), Bytes(dn.free_bytes()),
+                                 dn.scrub().passes(), dn.scrub().corrupt_found());
   }
+  return 0;
+}
+
+int SetDecommission(const std::vector<std::string>& masters, int64_t timeout_ms,
+                    const std::string& datanode, bool decommission) {
+  DecommissionRequest request;
+  request.set_datanode(datanode);
+  DecommissionResponse response;
+  absl::Status s = CallAny(masters, timeout_ms, [&](AdminService::Stub* stub, grpc::ClientContext* c) {
+    return decommission ? stub->Decommission(c, request, &response)
+                        : stub->Recommission(c, request, &response);
+  });
+  const char* command = decommission ? "decommission" : "recommission";
+  if (!s.ok()) {
+    std::cerr << "dfsadmin: " << command << ": " << datanode << ": " << s.message() << "\n";
+    return 1;
+  }
+  if (decommission) {
+    std::cout << "datanode " << response.datanode_id()
+              << ": decommissioning; it gets no new chunks while its chunks are copied elsewhere."
+              << "\n`dfsadmin datanodes` shows it decommissioned once it is safe to remove.\n";
+  } else {
+    std::cout << "datanode " << response.datanode_id() << ": in service\n";
+  }
+  return 0;
+}
+
+int Balance(const std::vector<std::string>& masters, int64_t timeout_ms, double threshold) {
+  BalanceRequest request;
+  request.set_threshold(threshold);
+  BalanceResponse response;
+  absl::Status s = CallAny(masters, timeout_ms, [&](AdminService::Stub* stub, grpc::ClientContext* c) {
+    return stub->Balance(c, request, &response);
+  });
+  if (!s.ok()) {
+    std::cerr << "dfsadmin: balance: " << s.message() << "\n";
+    return 1;
+  }
+  std::cout << response.message() << "\n";
   return 0;
 }
 
@@ -160,9 +231,31 @@ int Main(int argc, char** argv) {
     if (args.size() > 1 || (args.size() == 1 && args[0] != "--json")) return Usage("status [--json]");
     return Status(masters, timeout_ms, args.size() == 1);
   }
+  if (command == "raft") return RaftCommand(masters, timeout_ms, args);
   if (command == "datanodes") {
     if (!args.empty()) return Usage("datanodes takes no arguments");
     return Datanodes(masters, timeout_ms);
+  }
+  if (command == "decommission" || command == "recommission") {
+    if (args.size() != 1) return Usage(command + " takes one datanode id or host:port");
+    return SetDecommission(masters, timeout_ms, args[0], command == "decommission");
+  }
+  if (command == "balance") {
+    double threshold = 0;
+    for (size_t k = 0; k < args.size(); ++k) {
+      std::string value;
+      if (args[k] == "--threshold" && k + 1 < args.size()) {
+        value = args[++k];
+      } else if (absl::StartsWith(args[k], "--threshold=")) {
+        value = args[k].substr(12);
+      } else {
+        return Usage("balance [--threshold FRACTION]");
+      }
+      if (!absl::SimpleAtod(value, &threshold) || threshold <= 0 || threshold >= 1) {
+        return Usage("--threshold must be a fraction between 0 and 1, e.g. 0.1");
+      }
+    }
+    return Balance(masters, timeout_ms, threshold);
   }
   return Usage("unknown command " + command);
 }

@@ -12,6 +12,7 @@ namespace {
 struct CommandSpec {
   const char* name;
   const char* flags;  // accepted single-letter options
+  const char* long_flag;  // an accepted --option (without the dashes), or ""
   int min_operands;
   int max_operands;  // -1: no limit
   const char* synopsis;
@@ -19,21 +20,25 @@ struct CommandSpec {
 };
 
 constexpr CommandSpec kCommands[] = {
-    {"put", "f", 2, 2, "put [-f] LOCAL|- REMOTE",
+    {"put", "f", "", 2, 2, "put [-f] LOCAL|- REMOTE",
      "copy a local file (or stdin) into dfs; into REMOTE/basename if REMOTE is a directory;\n"
      "      -f replaces an existing file"},
-    {"get", "", 2, 2, "get REMOTE LOCAL|-",
+    {"get", "", "", 2, 2, "get REMOTE LOCAL|-",
      "copy a file out of dfs (to stdout with -); into LOCAL/basename if LOCAL is a directory"},
-    {"ls", "l", 0, -1, "ls [-l] [PATH...]", "list a directory (default /); -l: long format"},
-    {"cat", "", 1, -1, "cat PATH...", "write files to stdout"},
-    {"mkdir", "p", 1, -1, "mkdir [-p] PATH...", "make directories; -p: with parents, no error if they exist"},
-    {"rm", "rRf", 1, -1, "rm [-r] [-f] PATH...",
-     "remove files; -r: directories with their contents; -f: ignore missing paths"},
-    {"mv", "", 2, 2, "mv SRC DST", "rename; into DST/basename if DST is a directory"},
-    {"stat", "", 1, -1, "stat PATH...", "show every attribute (symlinks are not followed)"},
-    {"du", "s", 0, -1, "du [-s] [PATH...]",
+    {"ls", "l", "", 0, -1, "ls [-l] [PATH...]", "list a directory (default /); -l: long format"},
+    {"cat", "", "", 1, -1, "cat PATH...", "write files to stdout"},
+    {"mkdir", "p", "", 1, -1, "mkdir [-p] PATH...", "make directories; -p: with parents, no error if they exist"},
+    {"rm", "rRf", "skip-trash", 1, -1, "rm [-r] [-f] [--skip-trash] PATH...",
+     "move files (and with -r directories) to the trash, /.Trash/<time>/, for the cluster's\n"
+     "      retention period; -f: ignore missing paths; --skip-trash: delete at once"},
+    {"trash", "", "", 1, -1, "trash ls | restore PATH... | purge [PATH...]",
+     "ls: what is in the trash; restore: put entries (trash paths, or original paths) back\n"
+     "      where they were; purge: delete the whole trash (or the given entries) for good"},
+    {"mv", "", "", 2, 2, "mv SRC DST", "rename; into DST/basename if DST is a directory"},
+    {"stat", "", "", 1, -1, "stat PATH...", "show every attribute (symlinks are not followed)"},
+    {"du", "s", "", 0, -1, "du [-s] [PATH...]",
      "bytes used by each entry of a directory and its total; -s: the total only"},
-    {"help", "", 0, 1, "help [COMMAND]", "show this help"},
+    {"help", "", "", 0, 1, "help [COMMAND]", "show this help"},
 };
 
 const CommandSpec* FindCommand(const std::string& name) {
@@ -133,6 +138,10 @@ absl::StatusOr<Invocation> ParseArgs(const std::vector<std::string>& args) {
       return invocation;
     }
     if (arg[1] == '-') {
+      if (*spec->long_flag != '\0' && arg.substr(2) == spec->long_flag) {
+        invocation.long_flags.insert(arg.substr(2));
+        continue;
+      }
       return Usage(absl::StrCat(invocation.command, ": unknown option '", arg, "'"));
     }
     for (size_t k = 1; k < arg.size(); ++k) {
@@ -152,6 +161,16 @@ absl::StatusOr<Invocation> ParseArgs(const std::vector<std::string>& args) {
   if (spec->max_operands >= 0 && count > spec->max_operands) {
     return Usage(absl::StrCat(invocation.command, ": too many operands (usage: dfs ",
                               spec->synopsis, ")"));
+  }
+  if (invocation.command == "trash") {
+    const std::string& sub = invocation.operands[0];
+    if (sub != "ls" && sub != "restore" && sub != "purge") {
+      return Usage(absl::StrCat("trash: unknown subcommand '", sub,
+                                "' (usage: dfs trash ls | restore PATH... | purge [PATH...])"));
+    }
+    if ((sub == "ls" && count != 1) || (sub == "restore" && count < 2)) {
+      return Usage("trash: usage: dfs trash ls | restore PATH... | purge [PATH...]");
+    }
   }
   if (invocation.command == "help" && count == 1 && !IsCommand(invocation.operands[0])) {
     return Usage(absl::StrCat("help: unknown command '", invocation.operands[0], "'"));

@@ -31,9 +31,11 @@ struct Invocation {
   // The command ("put", "ls", ...); "help" also for -h/--help, global or after a command.
   std::string command;
   std::set<char> flags;               // command options given, e.g. {'l'}
+  std::set<std::string> long_flags;   // long command options given, e.g. {"skip-trash"}
   std::vector<std::string> operands;  // in order
 
   bool flag(char c) const { return flags.count(c) > 0; }
+  bool flag(const std::string& name) const { return long_flags.count(name) > 0; }
 };
 
 // Parses argv[1..]. A usage error is InvalidArgument with a one-line message (without "dfs: ").

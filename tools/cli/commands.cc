@@ -13,7 +13,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "client/path.h"
+#include "client/trash.h"
 #include "common/errors.h"
 #include "common/status.h"
 #include "tools/cli/format.h"
@@ -80,6 +82,7 @@ class Runner {
     else if (c == "cat") Cat();
     else if (c == "mkdir") Mkdir();
     else if (c == "rm") Rm();
+    else if (c == "trash") Trash();
     else if (c == "mv") Mv();
     else if (c == "stat") Stat();
     else if (c == "du") Du();
@@ -314,14 +317,63 @@ class Runner {
   void Rm() {
     const bool recursive = inv_.flag('r') || inv_.flag('R');
     const bool force = inv_.flag('f');
+    const bool use_trash = env_.use_trash && !inv_.flag(std::string("skip-trash"));
     for (const std::string& path : inv_.operands) {
       absl::StatusOr<std::string> canonical = NormalizePath(path);
       absl::Status status = canonical.status();
       if (status.ok() && *canonical == "/") {
         status = absl::InvalidArgumentError("refusing to remove the root directory");
       }
-      if (status.ok()) status = client_.Remove(*canonical, recursive);
+      if (status.ok() && use_trash && !IsInTrash(*canonical)) {
+        status = Trash(*canonical, recursive);
+      } else if (status.ok()) {
+        status = client_.Remove(*canonical, recursive);
+      }
       if (!status.ok() && !(force && absl::IsNotFound(status))) Fail(path, status);
+    }
+  }
+
+  // rm into the trash: the same checks as a plain rm, then one rename.
+  absl::Status Trash(const std::string& canonical, bool recursive) {
+    DFS_ASSIGN_OR_RETURN(Attr attr, client_.Stat(canonical));
+    if (attr.type() == FILE_TYPE_DIRECTORY && !recursive) {
+      return FsError(EISDIR, "is a directory");
+    }
+    const int64_t now = env_.now_ns != 0 ? env_.now_ns : absl::GetCurrentTimeNanos();
+    return MoveToTrash(client_, canonical, now).status();
+  }
+
+  // ---- trash ----
+  void Trash() {
+    const std::string& sub = inv_.operands[0];
+    std::vector<std::string> paths(inv_.operands.begin() + 1, inv_.operands.end());
+    if (sub == "ls") {
+      absl::StatusOr<std::vector<TrashEntry>> entries = ListTrash(client_);
+      if (!entries.ok()) return Fail("", entries.status());
+      std::string text;
+      for (const TrashEntry& entry : *entries) {
+        absl::StrAppend(&text, entry.checkpoint, "  ", entry.original_path,
+                        entry.attr.type() == FILE_TYPE_DIRECTORY ? "/" : "", "  ",
+                        entry.attr.type() == FILE_TYPE_DIRECTORY
+                            ? std::string("dir")
+                            : absl::StrCat(entry.attr.size()),
+                        "  ", entry.trash_path, "\n");
+      }
+      if (absl::Status status = Out(text); !status.ok()) Fail("", status);
+    } else if (sub == "restore") {
+      for (const std::string& path : paths) {
+        absl::StatusOr<std::string> restored = RestoreFromTrash(client_, path);
+        if (!restored.ok()) {
+          Fail(path, restored.status());
+          continue;
+        }
+        if (absl::Status status = Out(absl::StrCat("restored ", *restored, "\n")); !status.ok()) {
+          Fail(path, status);
+        }
+      }
+    } else {
+      absl::Status status = PurgeTrash(client_, paths);
+      if (!status.ok()) Fail(paths.empty() ? kTrashRoot : paths[0], status);
     }
   }
 

@@ -1,4 +1,5 @@
-// The commands of `dfs` (put, get, ls, cat, mkdir, rm, mv, stat, du), run against a Client.
+// The commands of `dfs` (put, get, ls, cat, mkdir, rm, trash, mv, stat, du), run against a
+// Client.
 // Results go to `out_fd`, one line per error to `err_fd` ("dfs: <cmd>: <path>: <message>").
 // Not thread-safe (it installs process-wide signal handling for get's temp files).
 #pragma once
@@ -15,6 +16,10 @@ struct CommandEnv {
   int err_fd = 2;
   bool stderr_is_tty = false;  // progress bars only on a terminal
   mode_t umask = 022;          // applied to the modes of new files and directories
+  // rm moves into the trash (client/trash.h) unless --skip-trash. The dfs binary turns it on;
+  // off by default so that embedders and tests delete at once unless they ask.
+  bool use_trash = false;
+  int64_t now_ns = 0;  // the time trash checkpoints are named after; 0: the clock's
 };
 
 // Runs a parsed command (not "help"). Returns the exit status: 0 on success, 1 if any operation

@@ -80,6 +80,7 @@ int Main(int argc, char** argv) {
   env.out_fd = STDOUT_FILENO;
   env.err_fd = STDERR_FILENO;
   env.stderr_is_tty = ::isatty(STDERR_FILENO) == 1;
+  env.use_trash = true;
   env.umask = ::umask(0);
   ::umask(env.umask);
   return dfs::cli::RunCommand(*invocation, **client, env);

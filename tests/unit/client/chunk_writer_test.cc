@@ -259,6 +259,60 @@ TEST(ChunkWriterTest, GivesUpAfterMaxAttempts) {
   EXPECT_FALSE(writer.Finish().ok());
 }
 
+// A clock that only moves when told to: here, by every Open of the allocator below.
+class StepClock : public Clock {
+ public:
+  int64_t NowNanos() override { return now_ns; }
+  int64_t MonotonicNanos() override { return now_ns; }
+  int64_t now_ns = 1;
+};
+
+// Every Open takes `open_ms` of the clock's time (an allocation waiting out a master deadline).
+class SlowAllocator : public FakeAllocator {
+ public:
+  SlowAllocator(FakeState* state, StepClock* clock, int64_t open_ms)
+      : FakeAllocator(state), clock_(clock), open_ms_(open_ms) {}
+  absl::StatusOr<std::unique_ptr<ChunkPipeline>> Open(
+      uint64_t size_hint, const std::vector<std::string>& exclude) override {
+    clock_->now_ns += open_ms_ * 1000000;
+    return FakeAllocator::Open(size_hint, exclude);
+  }
+
+ private:
+  StepClock* clock_;
+  int64_t open_ms_;
+};
+
+TEST(ChunkWriterTest, RetryDeadlineStopsRetriesWithoutProgress) {
+  FakeState state;
+  state.fail_open_count = 100;
+  StepClock clock;
+  SlowAllocator allocator(&state, &clock, /*open_ms=*/10000);
+  ChunkWriterOptions options = SmallOptions();
+  options.max_attempts_per_chunk = 10;
+  options.retry_deadline_ms = 15000;
+  ChunkWriter writer(&allocator, options, &clock);
+  absl::Status status = writer.Append(std::string(200, 'x'));
+  EXPECT_TRUE(absl::IsUnavailable(status)) << status;
+  // 10 s: still within the deadline, retried; 20 s: past it.
+  EXPECT_EQ(state.opens, 2);
+}
+
+TEST(ChunkWriterTest, RetryDeadlineIgnoresTimeBetweenCalls) {
+  FakeState state;
+  StepClock clock;
+  SlowAllocator allocator(&state, &clock, /*open_ms=*/1000);
+  ChunkWriterOptions options = SmallOptions();
+  options.retry_deadline_ms = 15000;
+  ChunkWriter writer(&allocator, options, &clock);
+  ASSERT_TRUE(writer.Append("abc").ok());
+  clock.now_ns += 3600ll * 1000000000;  // the producer paused for an hour
+  state.fail_open_count = state.opens + 1;  // the next allocation fails once
+  auto written = writer.Finish();
+  ASSERT_TRUE(written.ok()) << written.status();
+  EXPECT_EQ(written->length, 3u);
+}
+
 TEST(ChunkWriterTest, MismatchedSealIsAFailure) {
   FakeState state;
   state.lie_about_crc = true;

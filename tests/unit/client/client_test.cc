@@ -248,6 +248,73 @@ TEST_F(ClientTest, MoveAndLink) {
   EXPECT_EQ(ErrnoOf(client_->Move("/nope", "/x")), ENOENT);
 }
 
+TEST_F(ClientTest, UnlinkAndRenameCanKeepAnOpenFileAsAnOrphan) {
+  absl::StatusOr<Attr> kept = PutString(*client_, "/kept", "still here");
+  ASSERT_TRUE(kept.ok()) << kept.status();
+  ASSERT_TRUE(client_->Unlink(kRootInode, "kept", /*keep_orphan=*/true).ok());
+  EXPECT_EQ(ErrnoOf(client_->Lookup(kRootInode, "kept").status()), ENOENT);
+  absl::StatusOr<Attr> orphan = client_->GetAttr(kept->inode());
+  ASSERT_TRUE(orphan.ok()) << orphan.status();
+  EXPECT_EQ(orphan->nlink(), 0u);
+  std::string data;
+  ASSERT_TRUE(client_->Read(kept->inode(), 0, 100, &data).ok());
+  EXPECT_EQ(data, "still here");
+  ASSERT_TRUE(client_->ReleaseOrphan(kept->inode()).ok());
+  EXPECT_EQ(ErrnoOf(client_->GetAttr(kept->inode()).status()), ENOENT);
+  // Releasing again (or a file that never was an orphan) is harmless.
+  EXPECT_TRUE(client_->ReleaseOrphan(kept->inode()).ok());
+
+  absl::StatusOr<Attr> target = PutString(*client_, "/target", "old");
+  ASSERT_TRUE(target.ok());
+  ASSERT_TRUE(PutString(*client_, "/source", "new").ok());
+  ASSERT_TRUE(client_->Rename(kRootInode, "source", kRootInode, "target", /*noreplace=*/false,
+                              /*keep_orphan=*/true)
+                  .ok());
+  ASSERT_TRUE(client_->Read(target->inode(), 0, 100, &data).ok());
+  EXPECT_EQ(data, "old");
+  EXPECT_EQ(*GetString(*client_, "/target"), "new");
+  ASSERT_TRUE(client_->ReleaseOrphan(target->inode()).ok());
+  EXPECT_EQ(ErrnoOf(client_->GetAttr(target->inode()).status()), ENOENT);
+
+  // Without keep_orphan the inode goes at once.
+  absl::StatusOr<Attr> gone = PutString(*client_, "/gone", "x");
+  ASSERT_TRUE(gone.ok());
+  ASSERT_TRUE(client_->Unlink(kRootInode, "gone").ok());
+  EXPECT_EQ(ErrnoOf(client_->GetAttr(gone->inode()).status()), ENOENT);
+}
+
+TEST_F(ClientTest, ReadExtentsServesRangesFromOneExtentAnswer) {
+  std::string data = RandomBytes(3 << 20, 9);
+  absl::StatusOr<Attr> attr = PutString(*client_, "/ext", data);
+  ASSERT_TRUE(attr.ok());
+  ASSERT_TRUE(client_->Write(attr->inode(), (3 << 20) + 1000, "tail").ok());
+  data.append(1000, '\0');
+  data.append("tail");
+  absl::StatusOr<GetExtentsResponse> extents = client_->GetExtents(attr->inode(), 0, 0);
+  ASSERT_TRUE(extents.ok());
+  const int calls_before = cluster_.master->calls.load();
+  auto read = [&](uint64_t offset, uint64_t length) {
+    std::string out;
+    absl::StatusOr<uint64_t> n =
+        client_->ReadExtents(*extents, offset, length, [&](absl::string_view piece) {
+          out.append(piece.data(), piece.size());
+          return absl::OkStatus();
+        });
+    EXPECT_TRUE(n.ok()) << n.status();
+    if (n.ok()) {
+      EXPECT_EQ(*n, out.size());
+    }
+    return out;
+  };
+  EXPECT_TRUE(read(0, data.size()) == data);
+  EXPECT_TRUE(read(1500000, 100) == data.substr(1500000, 100));
+  // Across the hole, and past the end: cut at the size the answer gives.
+  EXPECT_TRUE(read((3 << 20) - 10, 5000) == data.substr((3 << 20) - 10));
+  EXPECT_EQ(read(data.size() + 1, 10), "");
+  // No master call: everything came from the answer.
+  EXPECT_EQ(cluster_.master->calls.load(), calls_before);
+}
+
 TEST_F(ClientTest, WritePipelineAvoidsADeadDatanode) {
   // A fourth datanode; the first one in the master's order dies before the write.
   FakeCluster cluster(4);

@@ -277,10 +277,14 @@ Attr& FakeMaster::NewInode(FileType type, uint32_t mode, uint32_t uid, uint32_t 
   return attr;
 }
 
-void FakeMaster::DropInode(uint64_t inode) {
+void FakeMaster::DropInode(uint64_t inode, bool keep_orphan) {
   Attr* attr = Find(inode);
   if (attr == nullptr) return;
-  if (attr->type() == FILE_TYPE_DIRECTORY || attr->nlink() <= 1) {
+  if (keep_orphan && attr->type() == FILE_TYPE_REGULAR && attr->nlink() <= 1) {
+    attr->set_nlink(0);
+    orphans_.insert(inode);
+  } else if (attr->type() == FILE_TYPE_DIRECTORY || attr->nlink() <= 1) {
+    orphans_.erase(inode);
     inodes_.erase(inode);
     extents_.erase(inode);
     children_.erase(inode);
@@ -478,7 +482,7 @@ grpc::Status FakeMaster::Unlink(grpc::ServerContext* context, const RemoveReques
     auto it = entries.find(request->name());
     if (it == entries.end()) return Err(ENOENT, "no such entry");
     if (inodes_[it->second].type() == FILE_TYPE_DIRECTORY) return Err(EISDIR, "is a directory");
-    DropInode(it->second);
+    DropInode(it->second, request->keep_orphan());
     entries.erase(it);
     return grpc::Status::OK;
   });
@@ -526,11 +530,19 @@ grpc::Status FakeMaster::Rename(grpc::ServerContext* context, const RenameReques
       } else if (moving_dir) {
         return Err(ENOTDIR, "not a directory");
       }
-      DropInode(target->second);
+      DropInode(target->second, request->keep_orphan());
       to.erase(target);
     }
     from.erase(request->name());
     to[request->new_name()] = moving;
+    return grpc::Status::OK;
+  });
+}
+
+grpc::Status FakeMaster::ReleaseOrphan(grpc::ServerContext* context,
+                                       const ReleaseOrphanRequest* request, Empty* response) {
+  return Mutate(context, request->session(), response, [&]() {
+    if (orphans_.erase(request->inode()) > 0) DropInode(request->inode());
     return grpc::Status::OK;
   });
 }

@@ -99,6 +99,7 @@ class FakeMaster : public MasterService::Service {
   DFS_FAKE_RPC(Unlink, RemoveRequest, Empty)
   DFS_FAKE_RPC(Rmdir, RemoveRequest, Empty)
   DFS_FAKE_RPC(Rename, RenameRequest, Empty)
+  DFS_FAKE_RPC(ReleaseOrphan, ReleaseOrphanRequest, Empty)
   DFS_FAKE_RPC(SetAttr, SetAttrRequest, AttrResponse)
   DFS_FAKE_RPC(AllocateChunk, AllocateChunkRequest, AllocateChunkResponse)
   DFS_FAKE_RPC(CommitWrite, CommitWriteRequest, CommitWriteResponse)
@@ -124,7 +125,8 @@ class FakeMaster : public MasterService::Service {
   grpc::Status Dir(uint64_t inode, Attr** dir) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Attr& NewInode(FileType type, uint32_t mode, uint32_t uid, uint32_t gid)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void DropInode(uint64_t inode) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Drops one link; at zero links a regular file is kept as an orphan when `keep_orphan`.
+  void DropInode(uint64_t inode, bool keep_orphan = false) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void WriteExtents(uint64_t inode, uint64_t offset, const google::protobuf::RepeatedPtrField<Extent>& extents,
                     uint64_t length) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
@@ -142,6 +144,7 @@ class FakeMaster : public MasterService::Service {
   std::map<uint64_t, std::map<std::string, uint64_t>> children_ ABSL_GUARDED_BY(mu_);
   std::map<uint64_t, std::vector<Extent>> extents_ ABSL_GUARDED_BY(mu_);  // absolute offsets
   std::map<uint64_t, ChunkInfo> chunks_ ABSL_GUARDED_BY(mu_);
+  std::set<uint64_t> orphans_ ABSL_GUARDED_BY(mu_);
   std::vector<DatanodeInfo> datanodes_ ABSL_GUARDED_BY(mu_);
   std::map<std::pair<uint64_t, uint64_t>, Recorded> recorded_ ABSL_GUARDED_BY(mu_);
   std::vector<std::pair<uint64_t, uint64_t>> sessions_ ABSL_GUARDED_BY(mu_);

@@ -1,0 +1,662 @@
+#include "fuse/filesystem.h"
+
+#include <fcntl.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/errors.h"
+#include "common/logging.h"
+#include "common/status.h"
+
+namespace dfs::fuse {
+namespace {
+
+// The longest name a directory entry may have (the master enforces it too, but a lookup of a
+// longer name must say ENAMETOOLONG, not ENOENT).
+constexpr size_t kMaxNameBytes = 255;
+
+// The content version of an inode this mount has not changed yet (see InodeState).
+constexpr uint64_t kInitialDataVersion = 1;
+
+absl::Status CheckName(absl::string_view name) {
+  if (name.size() > kMaxNameBytes) return FsError(ENAMETOOLONG, "name longer than 255 bytes");
+  return absl::OkStatus();
+}
+
+// An inode the kernel names by number but the master no longer has was removed (or replaced,
+// as `dfs put -f` does) by another client. ESTALE, as NFS says, makes the kernel look the path
+// up again (LOOKUP_REVAL) and retry open and stat once, which finds the new file.
+absl::Status StaleIfGone(absl::Status status) {
+  if (!absl::IsNotFound(status)) return status;
+  return FsError(ESTALE, status.message());
+}
+
+template <typename T>
+absl::StatusOr<T> StaleIfGone(absl::StatusOr<T> result) {
+  if (result.ok()) return result;
+  return StaleIfGone(result.status());
+}
+
+}  // namespace
+
+// Per-inode state of this mount. The counters are guarded by FileSystem::table_mu_, the write
+// buffer by `mu`. It is the buffer's WriteTarget: commits go to this inode.
+struct FileSystem::InodeState : public WriteTarget {
+  InodeState(FileSystem* fs, uint64_t inode) : fs(fs), inode(inode), buffer(this) {}
+
+  std::unique_ptr<ChunkWriter> NewWriter() override { return fs->client_->NewChunkWriter(); }
+  absl::Status Commit(bool append, uint64_t offset, const WrittenData& data) override {
+    return fs->CommitData(*this, append, offset, data);
+  }
+
+  FileSystem* const fs;
+  const uint64_t inode;
+
+  // ---- guarded by FileSystem::table_mu_ ----
+  uint64_t nlookup = 0;           // the kernel's references (lookups minus forgets)
+  int open_count = 0;             // open file handles
+  bool orphan_candidate = false;  // a name was dropped while open: ReleaseOrphan at last close
+  int links_dropping = 0;         // unlinks/renames with keep_orphan still in flight
+  // The content generation the kernel last got attributes for; unset when unknown (its cached
+  // pages may then hold bytes at offsets the master did not use, see CommitData).
+  std::optional<uint64_t> kernel_generation;
+
+  // ---- the write buffer ----
+  absl::Mutex mu;
+  WriteBuffer buffer ABSL_GUARDED_BY(mu);
+  // A commit that failed where nobody could be told (release, or another handle's write), kept
+  // for the next flush or fsync of any handle.
+  absl::Status commit_error ABSL_GUARDED_BY(mu);
+
+  // Bumped whenever this mount changes the content: read caches of another version are stale.
+  std::atomic<uint64_t> data_version{kInitialDataVersion};
+};
+
+class FileSystem::FileHandle {
+ public:
+  FileHandle(std::shared_ptr<InodeState> state, bool append, std::unique_ptr<FileReader> reader)
+      : state(std::move(state)), append(append), reader(std::move(reader)) {}
+  const std::shared_ptr<InodeState> state;
+  const bool append;
+  const std::unique_ptr<FileReader> reader;
+};
+
+class FileSystem::DirHandle {
+ public:
+  explicit DirHandle(uint64_t inode) : inode(inode) {}
+  const uint64_t inode;
+  absl::Mutex mu;
+  bool loaded ABSL_GUARDED_BY(mu) = false;
+  bool complete ABSL_GUARDED_BY(mu) = false;
+  std::vector<DirEntry> entries ABSL_GUARDED_BY(mu);  // "." and ".." first; index = offset
+};
+
+// Reads one file's bytes through a cached GetExtents answer (extents plus chunk locations), so
+// that a sequential reader asks the master once per extent window instead of once per block.
+class FileSystem::ExtentSource : public RangeSource {
+ public:
+  ExtentSource(Client* client, std::shared_ptr<InodeState> state, const FileSystemOptions& options,
+               Clock* clock)
+      : client_(client), state_(std::move(state)), options_(options), clock_(clock) {}
+
+  absl::StatusOr<std::string> ReadRange(uint64_t offset, uint64_t length) override {
+    for (int attempt = 0;; ++attempt) {
+      bool cached = false;
+      DFS_ASSIGN_OR_RETURN(std::shared_ptr<const GetExtentsResponse> extents,
+                           Extents(offset, length, /*refresh=*/attempt > 0, &cached));
+      std::string out;
+      absl::StatusOr<uint64_t> got =
+          client_->ReadExtents(*extents, offset, length, [&out](absl::string_view piece) {
+            out.append(piece.data(), piece.size());
+            return absl::OkStatus();
+          });
+      if (got.ok()) return out;
+      // Cached locations can go stale (replicas moved, chunks replaced by another client and
+      // collected): one more try with a fresh answer before giving up.
+      if (!cached) return got.status();
+      DFS_LOG(INFO) << "inode " << state_->inode << ": read with cached extents failed ("
+                    << got.status() << "); asking the master again";
+    }
+  }
+
+  // Starts the cache with an answer fetched elsewhere (by open), taken at content `version`.
+  void Seed(uint64_t offset, uint64_t length, GetExtentsResponse response, uint64_t version) {
+    absl::MutexLock lock(&mu_);
+    window_ = std::make_shared<const GetExtentsResponse>(std::move(response));
+    window_start_ = offset;
+    window_end_ = offset + length;
+    window_version_ = version;
+    fetched_ns_ = clock_->MonotonicNanos();
+  }
+
+ private:
+  absl::StatusOr<std::shared_ptr<const GetExtentsResponse>> Extents(uint64_t offset,
+                                                                    uint64_t length, bool refresh,
+                                                                    bool* cached) {
+    const uint64_t version = state_->data_version.load();
+    const int64_t now = clock_->MonotonicNanos();
+    if (!refresh) {
+      absl::MutexLock lock(&mu_);
+      if (window_ && window_version_ == version &&
+          now - fetched_ns_ < options_.extent_cache_ms * 1000000 && window_start_ <= offset &&
+          (offset + length <= window_end_ || window_end_ >= window_->attr().size())) {
+        *cached = true;
+        return window_;
+      }
+    }
+    const uint64_t want = std::max(length, options_.extent_window_bytes);
+    DFS_ASSIGN_OR_RETURN(GetExtentsResponse response,
+                         StaleIfGone(client_->GetExtents(state_->inode, offset, want)));
+    auto shared = std::make_shared<const GetExtentsResponse>(std::move(response));
+    absl::MutexLock lock(&mu_);
+    window_ = shared;
+    window_start_ = offset;
+    window_end_ = offset + want;
+    window_version_ = version;
+    fetched_ns_ = now;
+    return shared;
+  }
+
+  Client* const client_;
+  const std::shared_ptr<InodeState> state_;
+  const FileSystemOptions options_;
+  Clock* const clock_;
+
+  absl::Mutex mu_;
+  std::shared_ptr<const GetExtentsResponse> window_ ABSL_GUARDED_BY(mu_);
+  uint64_t window_start_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t window_end_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t window_version_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t fetched_ns_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+FileSystem::FileSystem(Client* client, KernelCache* kernel, const FileSystemOptions& options,
+                       Clock* clock)
+    : client_(client),
+      kernel_(kernel),
+      options_(options),
+      clock_(clock),
+      prefetch_pool_(options.prefetch_threads) {}
+
+FileSystem::~FileSystem() = default;
+
+// ---- Per-inode state ----
+
+std::shared_ptr<FileSystem::InodeState> FileSystem::GetState(uint64_t inode) {
+  absl::MutexLock lock(&table_mu_);
+  std::shared_ptr<InodeState>& state = inodes_[inode];
+  if (!state) state = std::make_shared<InodeState>(this, inode);
+  return state;
+}
+
+std::shared_ptr<FileSystem::InodeState> FileSystem::FindState(uint64_t inode) {
+  absl::MutexLock lock(&table_mu_);
+  auto it = inodes_.find(inode);
+  return it == inodes_.end() ? nullptr : it->second;
+}
+
+void FileSystem::MaybeDropStateLocked(uint64_t inode) {
+  auto it = inodes_.find(inode);
+  if (it == inodes_.end()) return;
+  const InodeState& state = *it->second;
+  if (state.nlookup == 0 && state.open_count == 0 && state.links_dropping == 0 &&
+      !state.orphan_candidate) {
+    inodes_.erase(it);
+  }
+}
+
+void FileSystem::AddLookup(const Attr& attr) {
+  absl::MutexLock lock(&table_mu_);
+  std::shared_ptr<InodeState>& state = inodes_[attr.inode()];
+  if (!state) state = std::make_shared<InodeState>(this, attr.inode());
+  ++state->nlookup;
+  state->kernel_generation = attr.generation();
+}
+
+void FileSystem::Forget(uint64_t inode, uint64_t nlookup) {
+  absl::MutexLock lock(&table_mu_);
+  auto it = inodes_.find(inode);
+  if (it == inodes_.end()) return;
+  it->second->nlookup -= std::min(nlookup, it->second->nlookup);
+  MaybeDropStateLocked(inode);
+}
+
+void FileSystem::NoteAttr(const Attr& attr) {
+  absl::MutexLock lock(&table_mu_);
+  auto it = inodes_.find(attr.inode());
+  if (it != inodes_.end()) it->second->kernel_generation = attr.generation();
+}
+
+int FileSystem::open_files() {
+  absl::MutexLock lock(&table_mu_);
+  return open_files_;
+}
+
+size_t FileSystem::tracked_inodes() {
+  absl::MutexLock lock(&table_mu_);
+  return inodes_.size();
+}
+
+// ---- The write buffer ----
+
+void FileSystem::ApplyPendingLocked(const InodeState& state, Attr* attr) {
+  // What the size will be once the buffer is committed, so that stat(2) and the kernel's idea
+  // of the file's end agree with what this mount wrote.
+  attr->set_size(state.buffer.SizeWith(attr->size()));
+}
+
+absl::Status FileSystem::CommitData(InodeState& state, bool append, uint64_t offset,
+                                    const WrittenData& data) {
+  DFS_ASSIGN_OR_RETURN(CommitWriteResponse committed,
+                       StaleIfGone(client_->CommitWrite(state.inode, append, offset, data)));
+  if (append) {
+    // The kernel cached the appended bytes (through other handles' views) at the end it
+    // believed in; the master may have put them elsewhere. Forget both.
+    {
+      absl::MutexLock lock(&table_mu_);
+      state.kernel_generation.reset();
+    }
+    if (kernel_ != nullptr) kernel_->Invalidate(state.inode, /*data=*/true);
+  } else {
+    // The kernel's pages already hold these bytes where the master put them.
+    NoteAttr(committed.attr());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status FileSystem::CommitLocked(InodeState& state) {
+  if (state.buffer.empty()) return absl::OkStatus();
+  const uint64_t bytes = state.buffer.bytes();
+  absl::Status status = state.buffer.Commit();
+  // Even a failed commit may have been applied in part (or its answer lost): cached extents
+  // are suspect either way.
+  state.data_version.fetch_add(1);
+  if (!status.ok()) {
+    DFS_LOG(WARNING) << "inode " << state.inode << ": committing " << bytes
+                     << " buffered bytes failed: " << status;
+    state.commit_error = status;
+  }
+  return status;
+}
+
+absl::Status FileSystem::CommitInode(InodeState& state) {
+  absl::MutexLock lock(&state.mu);
+  return CommitLocked(state);
+}
+
+absl::Status FileSystem::FlushAll() {
+  std::vector<std::shared_ptr<InodeState>> states;
+  {
+    absl::MutexLock lock(&table_mu_);
+    for (auto& [inode, state] : inodes_) states.push_back(state);
+  }
+  absl::Status first;
+  for (auto& state : states) {
+    absl::Status status = CommitInode(*state);
+    if (first.ok()) first = status;
+  }
+  return first;
+}
+
+// ---- Names and attributes ----
+
+absl::StatusOr<Attr> FileSystem::Lookup(uint64_t parent, absl::string_view name) {
+  DFS_RETURN_IF_ERROR(CheckName(name));
+  DFS_ASSIGN_OR_RETURN(Attr attr, client_->Lookup(parent, name));
+  AddLookup(attr);
+  if (std::shared_ptr<InodeState> state = FindState(attr.inode())) {
+    absl::MutexLock lock(&state->mu);
+    ApplyPendingLocked(*state, &attr);
+  }
+  return attr;
+}
+
+absl::StatusOr<Attr> FileSystem::GetAttr(uint64_t inode) {
+  DFS_ASSIGN_OR_RETURN(Attr attr, StaleIfGone(client_->GetAttr(inode)));
+  NoteAttr(attr);
+  if (std::shared_ptr<InodeState> state = FindState(inode)) {
+    absl::MutexLock lock(&state->mu);
+    ApplyPendingLocked(*state, &attr);
+  }
+  return attr;
+}
+
+absl::StatusOr<Attr> FileSystem::SetAttr(uint64_t inode, const AttrChanges& changes) {
+  std::shared_ptr<InodeState> state = FindState(inode);
+  if (state == nullptr) {
+    DFS_ASSIGN_OR_RETURN(Attr attr, StaleIfGone(client_->SetAttr(inode, changes)));
+    NoteAttr(attr);
+    return attr;
+  }
+  // Buffered writes came first, so they are committed first: a truncation must cut them, and
+  // times set afterwards (cp -a sets them before close) must not be overwritten by the
+  // commit's own mtime. The inode's mutex keeps new writes from slipping in between.
+  absl::MutexLock lock(&state->mu);
+  DFS_RETURN_IF_ERROR(CommitLocked(*state));
+  absl::StatusOr<Attr> attr = client_->SetAttr(inode, changes);
+  if (changes.size) state->data_version.fetch_add(1);
+  if (!attr.ok()) return StaleIfGone(attr.status());
+  NoteAttr(*attr);
+  return attr;
+}
+
+absl::StatusOr<std::string> FileSystem::ReadLink(uint64_t inode) {
+  DFS_ASSIGN_OR_RETURN(Attr attr, StaleIfGone(client_->GetAttr(inode)));
+  if (attr.type() != FILE_TYPE_SYMLINK) return FsError(EINVAL, "not a symbolic link");
+  return attr.symlink_target();
+}
+
+absl::StatusOr<Attr> FileSystem::Mkdir(uint64_t parent, absl::string_view name, uint32_t mode,
+                                       Owner owner) {
+  DFS_RETURN_IF_ERROR(CheckName(name));
+  DFS_ASSIGN_OR_RETURN(Attr attr, client_->Mkdir(parent, name, mode & 07777, owner));
+  AddLookup(attr);
+  return attr;
+}
+
+absl::StatusOr<Attr> FileSystem::Symlink(uint64_t parent, absl::string_view name,
+                                         absl::string_view target, Owner owner) {
+  DFS_RETURN_IF_ERROR(CheckName(name));
+  DFS_ASSIGN_OR_RETURN(Attr attr, client_->Symlink(parent, name, target, owner));
+  AddLookup(attr);
+  return attr;
+}
+
+absl::StatusOr<Attr> FileSystem::Link(uint64_t inode, uint64_t new_parent,
+                                      absl::string_view new_name) {
+  DFS_RETURN_IF_ERROR(CheckName(new_name));
+  DFS_ASSIGN_OR_RETURN(Attr attr, client_->Link(inode, new_parent, new_name));
+  AddLookup(attr);
+  if (std::shared_ptr<InodeState> state = FindState(inode)) {
+    absl::MutexLock lock(&state->mu);
+    ApplyPendingLocked(*state, &attr);
+  }
+  return attr;
+}
+
+std::shared_ptr<FileSystem::InodeState> FileSystem::BeginDropLink(uint64_t inode) {
+  absl::MutexLock lock(&table_mu_);
+  auto it = inodes_.find(inode);
+  if (it == inodes_.end() || it->second->open_count == 0) return nullptr;
+  it->second->orphan_candidate = true;
+  ++it->second->links_dropping;
+  return it->second;
+}
+
+void FileSystem::EndDropLink(const std::shared_ptr<InodeState>& state) {
+  {
+    absl::MutexLock lock(&table_mu_);
+    --state->links_dropping;
+  }
+  ReleaseOrphanIfDue(state);
+}
+
+void FileSystem::ReleaseOrphanIfDue(const std::shared_ptr<InodeState>& state) {
+  {
+    absl::MutexLock lock(&table_mu_);
+    // Not while an unlink with keep_orphan is in flight: the release could reach the master
+    // first and find nothing to free, and the unlink would then leave the orphan forever.
+    if (!state->orphan_candidate || state->open_count > 0 || state->links_dropping > 0) return;
+    state->orphan_candidate = false;
+    MaybeDropStateLocked(state->inode);
+  }
+  // A no-op at the master when the inode kept a link (only one of several names was dropped).
+  absl::Status status = client_->ReleaseOrphan(state->inode);
+  if (!status.ok()) {
+    DFS_LOG(WARNING) << "inode " << state->inode << ": releasing the orphan failed: " << status;
+  }
+}
+
+absl::Status FileSystem::Unlink(uint64_t parent, absl::string_view name) {
+  DFS_RETURN_IF_ERROR(CheckName(name));
+  std::shared_ptr<InodeState> open_victim;
+  // Only a file open here needs keeping; with nothing open the extra lookup is skipped.
+  if (open_files() > 0) {
+    DFS_ASSIGN_OR_RETURN(Attr victim, client_->Lookup(parent, name));
+    open_victim = BeginDropLink(victim.inode());
+  }
+  absl::Status status = client_->Unlink(parent, name, /*keep_orphan=*/open_victim != nullptr);
+  if (open_victim) EndDropLink(open_victim);
+  return status;
+}
+
+absl::Status FileSystem::Rmdir(uint64_t parent, absl::string_view name) {
+  DFS_RETURN_IF_ERROR(CheckName(name));
+  return client_->Rmdir(parent, name);
+}
+
+absl::Status FileSystem::Rename(uint64_t parent, absl::string_view name, uint64_t new_parent,
+                                absl::string_view new_name, bool noreplace) {
+  DFS_RETURN_IF_ERROR(CheckName(name));
+  DFS_RETURN_IF_ERROR(CheckName(new_name));
+  std::shared_ptr<InodeState> open_victim;
+  if (!noreplace && open_files() > 0) {
+    absl::StatusOr<Attr> victim = client_->Lookup(new_parent, new_name);
+    if (victim.ok()) {
+      open_victim = BeginDropLink(victim->inode());
+    } else if (!absl::IsNotFound(victim.status())) {
+      return victim.status();
+    }
+  }
+  absl::Status status = client_->Rename(parent, name, new_parent, new_name, noreplace,
+                                        /*keep_orphan=*/open_victim != nullptr);
+  if (open_victim) EndDropLink(open_victim);
+  return status;
+}
+
+absl::StatusOr<StatFsResponse> FileSystem::StatFs() { return client_->StatFs(); }
+
+// ---- Files ----
+
+absl::StatusOr<FileSystem::Opened> FileSystem::OpenAttr(const Attr& fresh, int flags,
+                                                        bool created, ExtentSeed* seed) {
+  if (fresh.type() == FILE_TYPE_DIRECTORY) return FsError(EISDIR, "is a directory");
+  if (fresh.type() != FILE_TYPE_REGULAR) return FsError(ELOOP, "not a regular file");
+  Attr attr = fresh;
+  std::shared_ptr<InodeState> state = GetState(attr.inode());
+  const bool writable = (flags & O_ACCMODE) != O_RDONLY;
+  bool truncated = false;
+  if ((flags & O_TRUNC) && writable) {
+    absl::MutexLock lock(&state->mu);
+    if (attr.size() > 0 || !state->buffer.empty()) {
+      DFS_RETURN_IF_ERROR(CommitLocked(*state));
+      AttrChanges changes;
+      changes.size = 0;
+      absl::StatusOr<Attr> truncated_attr = client_->SetAttr(attr.inode(), changes);
+      state->data_version.fetch_add(1);
+      if (!truncated_attr.ok()) return StaleIfGone(truncated_attr.status());
+      attr = *truncated_attr;
+      truncated = true;
+    }
+  }
+  Opened opened;
+  opened.attr = attr;
+  {
+    absl::MutexLock lock(&table_mu_);
+    opened.keep_cache = !truncated && state->kernel_generation == attr.generation();
+    state->kernel_generation = attr.generation();
+    ++state->open_count;
+    ++open_files_;
+  }
+  // Close-to-open: what the kernel holds about a file that changed elsewhere must go before
+  // the application reads (its cached size alone would cut reads short).
+  opened.invalidate_attr = !opened.keep_cache && !created;
+  opened.direct_io = (flags & O_APPEND) != 0;
+  ReaderOptions reader_options;
+  reader_options.block_bytes = options_.read_block_bytes;
+  reader_options.readahead_bytes = options_.readahead_bytes;
+  auto source = std::make_shared<ExtentSource>(client_, state, options_, clock_);
+  if (seed != nullptr && !truncated) {
+    source->Seed(0, options_.extent_window_bytes, std::move(seed->extents), seed->version);
+  }
+  opened.handle = new FileHandle(
+      state, (flags & O_APPEND) != 0,
+      std::make_unique<FileReader>(std::move(source), &prefetch_pool_, reader_options));
+  {
+    absl::MutexLock lock(&state->mu);
+    ApplyPendingLocked(*state, &opened.attr);
+  }
+  return opened;
+}
+
+absl::StatusOr<FileSystem::Opened> FileSystem::Open(uint64_t inode, int flags) {
+  if ((flags & O_ACCMODE) == O_WRONLY || (flags & O_TRUNC)) {
+    DFS_ASSIGN_OR_RETURN(Attr attr, StaleIfGone(client_->GetAttr(inode)));
+    return OpenAttr(attr, flags, /*created=*/false, nullptr);
+  }
+  // A reader will want the first extents anyway: one RPC gives them with the fresh attributes
+  // (close-to-open), instead of one for each.
+  ExtentSeed seed;
+  std::shared_ptr<InodeState> state = FindState(inode);
+  seed.version = state != nullptr ? state->data_version.load() : kInitialDataVersion;
+  absl::StatusOr<GetExtentsResponse> extents =
+      client_->GetExtents(inode, 0, options_.extent_window_bytes);
+  if (!extents.ok() && !absl::IsFailedPrecondition(extents.status())) {
+    return StaleIfGone(extents.status());
+  }
+  if (!extents.ok()) {
+    // Not a regular file: let OpenAttr say what it is.
+    DFS_ASSIGN_OR_RETURN(Attr attr, StaleIfGone(client_->GetAttr(inode)));
+    return OpenAttr(attr, flags, /*created=*/false, nullptr);
+  }
+  Attr attr = extents->attr();
+  seed.extents = *std::move(extents);
+  return OpenAttr(attr, flags, /*created=*/false, &seed);
+}
+
+absl::StatusOr<FileSystem::Opened> FileSystem::Create(uint64_t parent, absl::string_view name,
+                                                      uint32_t mode, int flags, Owner owner) {
+  DFS_RETURN_IF_ERROR(CheckName(name));
+  CreateOptions create;
+  create.mode = mode & 07777;
+  create.exclusive = (flags & O_EXCL) != 0;
+  create.owner = owner;
+  DFS_ASSIGN_OR_RETURN(Attr attr, client_->Create(parent, name, create));
+  // Without O_EXCL an existing name is opened; it must be a regular file.
+  if (attr.type() != FILE_TYPE_REGULAR) {
+    return FsError(attr.type() == FILE_TYPE_DIRECTORY ? EISDIR : EEXIST, "not a regular file");
+  }
+  AddLookup(attr);
+  absl::StatusOr<Opened> opened = OpenAttr(attr, flags, /*created=*/true, nullptr);
+  if (!opened.ok()) Forget(attr.inode(), 1);
+  return opened;
+}
+
+absl::StatusOr<std::string> FileSystem::Read(FileHandle* handle, uint64_t offset, uint64_t size) {
+  InodeState& state = *handle->state;
+  Overlay overlay;
+  uint64_t version;
+  {
+    // A client reads its own writes: buffered ranges are laid over what the cluster has, and
+    // what cannot be (a streamed run, appends) is committed first.
+    absl::MutexLock lock(&state.mu);
+    if (state.buffer.NeedsCommitToRead(offset, size)) DFS_RETURN_IF_ERROR(CommitLocked(state));
+    overlay = state.buffer.OverlayFor(offset, size);
+    version = state.data_version.load();
+  }
+  DFS_ASSIGN_OR_RETURN(std::string data, handle->reader->Read(offset, size, version));
+  overlay.Apply(offset, size, &data);
+  return data;
+}
+
+absl::StatusOr<size_t> FileSystem::Write(FileHandle* handle, uint64_t offset,
+                                         absl::string_view data) {
+  InodeState& state = *handle->state;
+  absl::MutexLock lock(&state.mu);
+  absl::Status status = state.buffer.Write(handle->append, offset, data, options_.commit_bytes);
+  if (!status.ok()) {
+    // Buffered bytes went with the failure: tell this writer now, and every handle at its
+    // next flush.
+    DFS_LOG(WARNING) << "inode " << state.inode << ": write failed: " << status;
+    state.commit_error = status;
+    state.data_version.fetch_add(1);
+    return status;
+  }
+  return data.size();
+}
+
+absl::Status FileSystem::Flush(FileHandle* handle) {
+  InodeState& state = *handle->state;
+  absl::MutexLock lock(&state.mu);
+  absl::Status status = CommitLocked(state);
+  if (status.ok()) status = state.commit_error;
+  // Reported now; the next flush starts clean.
+  state.commit_error = absl::OkStatus();
+  return status;
+}
+
+absl::Status FileSystem::Fsync(FileHandle* handle) {
+  // A commit is durable when it returns: the chunk pipeline acknowledged only after every
+  // replica synced, and the master persisted the command before answering.
+  return Flush(handle);
+}
+
+void FileSystem::Release(FileHandle* handle) {
+  std::shared_ptr<InodeState> state = handle->state;
+  {
+    absl::MutexLock lock(&state->mu);
+    // close(2) already flushed; this catches writes through descriptors that outlived it (for
+    // example after dup or fork). A failure stays in commit_error for other handles.
+    (void)CommitLocked(*state);
+  }
+  delete handle;
+  {
+    absl::MutexLock lock(&table_mu_);
+    --state->open_count;
+    --open_files_;
+  }
+  ReleaseOrphanIfDue(state);
+  absl::MutexLock lock(&table_mu_);
+  MaybeDropStateLocked(state->inode);
+}
+
+// ---- Directories ----
+
+absl::StatusOr<FileSystem::DirHandle*> FileSystem::OpenDir(uint64_t inode) {
+  return new DirHandle(inode);
+}
+
+absl::Status FileSystem::ReadDir(
+    DirHandle* handle, uint64_t offset,
+    const std::function<bool(const DirEntry& entry, uint64_t next)>& add) {
+  absl::MutexLock lock(&handle->mu);
+  if (offset == 0 || !handle->loaded) {
+    // A listing from the start (opendir or rewinddir) is read afresh.
+    handle->entries.clear();
+    handle->complete = false;
+    DFS_ASSIGN_OR_RETURN(Attr self, client_->GetAttr(handle->inode));
+    if (self.type() != FILE_TYPE_DIRECTORY) return FsError(ENOTDIR, "not a directory");
+    DirEntry dot;
+    dot.set_name(".");
+    *dot.mutable_attr() = self;
+    DirEntry dotdot;
+    dotdot.set_name("..");
+    dotdot.mutable_attr()->set_inode(handle->inode == kRootInode ? kRootInode : self.parent());
+    dotdot.mutable_attr()->set_type(FILE_TYPE_DIRECTORY);
+    handle->entries.push_back(std::move(dot));
+    handle->entries.push_back(std::move(dotdot));
+    handle->loaded = true;
+  }
+  for (uint64_t i = offset;; ++i) {
+    while (i >= handle->entries.size() && !handle->complete) {
+      std::string after = handle->entries.size() > 2 ? handle->entries.back().name() : "";
+      DFS_ASSIGN_OR_RETURN(ReadDirResponse page, client_->ReadDirPage(handle->inode, after));
+      for (DirEntry& entry : *page.mutable_entries()) {
+        if (std::shared_ptr<InodeState> state = FindState(entry.attr().inode())) {
+          absl::MutexLock state_lock(&state->mu);
+          ApplyPendingLocked(*state, entry.mutable_attr());
+        }
+        handle->entries.push_back(std::move(entry));
+      }
+      handle->complete = !page.has_more() || page.entries().empty();
+    }
+    if (i >= handle->entries.size()) return absl::OkStatus();
+    if (!add(handle->entries[i], i + 1)) return absl::OkStatus();
+  }
+}
+
+void FileSystem::ReleaseDir(DirHandle* handle) { delete handle; }
+
+}  // namespace dfs::fuse

@@ -1,0 +1,202 @@
+// FileSystem: the POSIX file-system semantics of dfs-fuse, in dfs terms (inode numbers, Attr,
+// absl::Status), with no libfuse in sight. fuse/fuse_server.h adapts it to the kernel's requests
+// and turns statuses into errno values (common/errors.h ErrnoOf) at that edge.
+//
+// What it adds on top of the client library:
+//   - Write buffering (fuse/write_buffer.h). Each inode this mount writes has one buffer:
+//     sequential writes and appends stream into a chunk pipeline as they come, scattered
+//     positional writes wait in memory; both are committed to the master on flush (close),
+//     fsync, when the buffer reaches the commit size (the chunk size), before truncation, and
+//     when appends and positional writes alternate. Appends are committed with append=true: the
+//     master places them at the file's end when it applies the command, so concurrent appenders
+//     never interleave inside one write call. Reads lay buffered ranges over what the cluster
+//     returns (a streamed run or appends are committed first), and getattr reports the size
+//     the buffer implies. Fsync returns once the commit is done — the data is then on every
+//     replica (the pipeline acknowledges only after all of them synced) and in the namespace.
+//   - Close-to-open consistency. Open asks the master for fresh attributes; the kernel's cached
+//     pages are kept only when the content generation is the one this mount last saw (else
+//     Opened::invalidate tells the adapter to drop the kernel's attributes and pages).
+//   - Reads: per open file, readahead with parallel block fetches (fuse/file_reader.h) over a
+//     cache of extents and chunk locations, dropped when this mount changes the file.
+//   - Open-unlinked files. Open handles are counted per inode; an unlink or rename that drops a
+//     name of an inode open here asks the master to keep it as an orphan, and the last release
+//     of such an inode frees it (ReleaseOrphan). Other mounts' open files are not known here:
+//     unlinking a file another mount has open removes it at once (as on NFS without silly
+//     renames).
+//   - Lookup counting (the kernel's nlookup), so per-inode state lives as long as the kernel
+//     knows the inode or has it open.
+//
+// Thread-safe: the adapter calls every method from many threads at once. Per-inode write state
+// is serialised by the inode's mutex; no lock is held across an RPC except that one (a commit
+// happens under it, so writes to one file wait for its commit).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "client/client.h"
+#include "common/clock.h"
+#include "fuse/file_reader.h"
+#include "fuse/thread_pool.h"
+#include "fuse/write_buffer.h"
+
+namespace dfs::fuse {
+
+struct FileSystemOptions {
+  // A file's pending write is committed when it reaches this size (use the chunk size).
+  uint64_t commit_bytes = 64ull << 20;
+  // Reads: block size and how far ahead a sequential reader is served (0: no readahead).
+  uint64_t read_block_bytes = 1 << 20;
+  uint64_t readahead_bytes = 32ull << 20;
+  int prefetch_threads = 8;
+  // Extents (with chunk locations) are fetched this many bytes at a time and reused for this
+  // long by one open file; this mount's own changes drop them at once.
+  uint64_t extent_window_bytes = 64ull << 20;
+  int64_t extent_cache_ms = 5000;
+};
+
+// Tells the kernel to forget what it caches about an inode. Implementations must not wait for
+// the kernel: FileSystem calls this from inside request handlers.
+class KernelCache {
+ public:
+  virtual ~KernelCache() = default;
+  // Cached attributes, and cached pages too when `data`.
+  virtual void Invalidate(uint64_t inode, bool data) = 0;
+};
+
+class FileSystem {
+ public:
+  // `client` and `kernel` (may be null) must outlive the FileSystem.
+  FileSystem(Client* client, KernelCache* kernel, const FileSystemOptions& options,
+             Clock* clock = RealClock::Get());
+  ~FileSystem();
+  FileSystem(const FileSystem&) = delete;
+  FileSystem& operator=(const FileSystem&) = delete;
+
+  class FileHandle;
+  class DirHandle;
+
+  // ---- Names. Every call returning an Attr of a named inode counts one kernel lookup of it
+  // (Lookup, Mkdir, Symlink, Link, Create; readdirplus entries through AddLookup). ----
+  absl::StatusOr<Attr> Lookup(uint64_t parent, absl::string_view name);
+  void AddLookup(const Attr& attr);
+  void Forget(uint64_t inode, uint64_t nlookup);
+
+  // The master's attributes, with the size grown by this mount's pending write.
+  absl::StatusOr<Attr> GetAttr(uint64_t inode);
+  // Truncation commits the pending write first. UTIME_NOW is the caller's business (the
+  // adapter reads the clock).
+  absl::StatusOr<Attr> SetAttr(uint64_t inode, const AttrChanges& changes);
+  absl::StatusOr<std::string> ReadLink(uint64_t inode);
+
+  absl::StatusOr<Attr> Mkdir(uint64_t parent, absl::string_view name, uint32_t mode, Owner owner);
+  absl::StatusOr<Attr> Symlink(uint64_t parent, absl::string_view name, absl::string_view target,
+                               Owner owner);
+  absl::StatusOr<Attr> Link(uint64_t inode, uint64_t new_parent, absl::string_view new_name);
+  absl::Status Unlink(uint64_t parent, absl::string_view name);
+  absl::Status Rmdir(uint64_t parent, absl::string_view name);
+  // `noreplace`: RENAME_NOREPLACE. (RENAME_EXCHANGE is refused by the adapter.)
+  absl::Status Rename(uint64_t parent, absl::string_view name, uint64_t new_parent,
+                      absl::string_view new_name, bool noreplace);
+  absl::StatusOr<StatFsResponse> StatFs();
+
+  // ---- Files ----
+  struct Opened {
+    FileHandle* handle = nullptr;
+    Attr attr;
+    // The kernel may keep the pages it caches for this inode (the content did not change since
+    // this mount last saw it).
+    bool keep_cache = false;
+    // The kernel's cached attributes are stale: invalidate them before answering the open.
+    bool invalidate_attr = false;
+    // Serve this handle without the kernel's page cache (O_APPEND: the kernel would cache the
+    // appended bytes at the offset it guesses, but the master decides where they land).
+    bool direct_io = false;
+  };
+  // `flags` as open(2) gives them (O_ACCMODE, O_TRUNC, O_APPEND).
+  absl::StatusOr<Opened> Open(uint64_t inode, int flags);
+  // Creates (or, without O_EXCL, opens an existing) regular file and opens it; counts a lookup.
+  absl::StatusOr<Opened> Create(uint64_t parent, absl::string_view name, uint32_t mode, int flags,
+                                Owner owner);
+  // Up to `size` bytes at `offset`; shorter only at the end of the file.
+  absl::StatusOr<std::string> Read(FileHandle* handle, uint64_t offset, uint64_t size);
+  // Buffers `data` (O_APPEND handles: at the end, wherever that is when committed).
+  absl::StatusOr<size_t> Write(FileHandle* handle, uint64_t offset, absl::string_view data);
+  // close(2) of one descriptor: commits the inode's pending write; reports a commit that failed
+  // since the last flush or fsync.
+  absl::Status Flush(FileHandle* handle);
+  absl::Status Fsync(FileHandle* handle);
+  // The last close of the open file: commits what is left (errors can only be logged), frees
+  // an orphaned inode at its last release in this mount, and deletes the handle.
+  void Release(FileHandle* handle);
+
+  // ---- Directories ----
+  absl::StatusOr<DirHandle*> OpenDir(uint64_t inode);
+  // Calls `add(entry, next_offset)` for the entries from `offset` on ("." and ".." first) until
+  // it returns false (the kernel's buffer is full) or the directory ends. The listing is read
+  // from the master page by page as the kernel asks, and read afresh when it starts over at 0.
+  absl::Status ReadDir(DirHandle* handle, uint64_t offset,
+                       const std::function<bool(const DirEntry& entry, uint64_t next)>& add);
+  void ReleaseDir(DirHandle* handle);
+
+  // ---- For tests and the adapter's shutdown ----
+  // Open file handles in this mount.
+  int open_files();
+  // Inodes with per-inode state (known to the kernel or open).
+  size_t tracked_inodes();
+  // Commits every pending write (at unmount).
+  absl::Status FlushAll();
+
+ private:
+  struct InodeState;
+  class ExtentSource;
+
+  std::shared_ptr<InodeState> GetState(uint64_t inode) ABSL_LOCKS_EXCLUDED(table_mu_);
+  std::shared_ptr<InodeState> FindState(uint64_t inode) ABSL_LOCKS_EXCLUDED(table_mu_);
+  void MaybeDropStateLocked(uint64_t inode) ABSL_EXCLUSIVE_LOCKS_REQUIRED(table_mu_);
+  // Remembers the content generation the kernel was last told about.
+  void NoteAttr(const Attr& attr);
+  // Commits `state`'s write buffer; its mutex held. A failure is also kept for the next flush.
+  absl::Status CommitLocked(InodeState& state);
+  // Commits written chunks into the inode (the buffer's WriteTarget::Commit).
+  absl::Status CommitData(InodeState& state, bool append, uint64_t offset,
+                          const WrittenData& data);
+  // Commits the pending write of `inode`, if any.
+  absl::Status CommitInode(InodeState& state);
+  // Adjusts `attr` for a pending write; `state`'s mutex held.
+  void ApplyPendingLocked(const InodeState& state, Attr* attr);
+  // An extents answer fetched by open, to start the new handle's cache with.
+  struct ExtentSeed {
+    GetExtentsResponse extents;
+    uint64_t version = 0;  // the inode's data_version before the answer was asked for
+  };
+  absl::StatusOr<Opened> OpenAttr(const Attr& attr, int flags, bool created, ExtentSeed* seed);
+  // Marks `inode` (if open here) as losing a link; true if the master must keep it as an orphan.
+  std::shared_ptr<InodeState> BeginDropLink(uint64_t inode);
+  void EndDropLink(const std::shared_ptr<InodeState>& state);
+  void ReleaseOrphanIfDue(const std::shared_ptr<InodeState>& state);
+
+  Client* const client_;
+  KernelCache* const kernel_;
+  const FileSystemOptions options_;
+  Clock* const clock_;
+  ThreadPool prefetch_pool_;
+
+  absl::Mutex table_mu_;
+  absl::flat_hash_map<uint64_t, std::shared_ptr<InodeState>> inodes_ ABSL_GUARDED_BY(table_mu_);
+  int open_files_ ABSL_GUARDED_BY(table_mu_) = 0;
+};
+
+}  // namespace dfs::fuse

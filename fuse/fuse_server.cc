@@ -1,0 +1,654 @@
+#define FUSE_USE_VERSION 314
+
+#include "fuse/fuse_server.h"
+
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <linux/fs.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/match.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "client/client.h"
+#include "client/config.h"
+#include "common/clock.h"
+#include "common/errors.h"
+#include "common/logging.h"
+#include "fuse/filesystem.h"
+#include "fuse/thread_pool.h"
+
+namespace dfs::fuse {
+namespace {
+
+constexpr int kExitRuntime = 1;
+constexpr int kExitUsage = 2;
+// Kernel requests carry up to this much data (the kernel's limit is 256 pages).
+constexpr unsigned kMaxWriteBytes = 1 << 20;
+// Preferred I/O size reported in st_blksize: cp, stdio and friends size their buffers by it, and
+// big requests are what the chunk pipeline likes.
+constexpr blksize_t kBlockSize = 1 << 20;
+
+// Sends kernel cache invalidations from a thread of its own (see the header).
+class Invalidator : public KernelCache {
+ public:
+  void Start(fuse_session* session) {
+    absl::MutexLock lock(&mu_);
+    session_ = session;
+    pool_ = std::make_unique<ThreadPool>(1);
+  }
+  // Waits for the invalidation being sent and drops the rest: the session is about to go.
+  void Stop() {
+    std::unique_ptr<ThreadPool> pool;
+    {
+      absl::MutexLock lock(&mu_);
+      session_ = nullptr;
+      pool = std::move(pool_);
+    }
+  }
+  void Invalidate(uint64_t inode, bool data) override {
+    absl::MutexLock lock(&mu_);
+    if (session_ == nullptr) return;
+    pool_->Schedule([session = session_, inode, data] {
+      // ENOENT: the kernel no longer knows the inode, so there is nothing to drop.
+      int rc = fuse_lowlevel_notify_inval_inode(session, inode, data ? 0 : -1, 0);
+      if (rc != 0 && rc != -ENOENT) {
+        DFS_LOG(DEBUG) << "invalidating inode " << inode << ": " << std::strerror(-rc);
+      }
+    });
+  }
+
+ private:
+  absl::Mutex mu_;
+  fuse_session* session_ ABSL_GUARDED_BY(mu_) = nullptr;
+  std::unique_ptr<ThreadPool> pool_ ABSL_GUARDED_BY(mu_);
+};
+
+// Everything a request handler needs, reached through fuse_req_userdata().
+struct Server {
+  FuseOptions options;
+  std::unique_ptr<Client> client;
+  Invalidator invalidator;
+  std::unique_ptr<FileSystem> fs;
+  fuse_session* session = nullptr;
+};
+
+Server& ServerOf(fuse_req_t req) { return *static_cast<Server*>(fuse_req_userdata(req)); }
+FileSystem& FsOf(fuse_req_t req) { return *ServerOf(req).fs; }
+
+FileSystem::FileHandle* FileOf(const fuse_file_info* fi) {
+  return reinterpret_cast<FileSystem::FileHandle*>(fi->fh);
+}
+FileSystem::DirHandle* DirOf(const fuse_file_info* fi) {
+  return reinterpret_cast<FileSystem::DirHandle*>(fi->fh);
+}
+
+timespec ToTimespec(int64_t ns) {
+  timespec ts;
+  ts.tv_sec = ns / 1000000000;
+  ts.tv_nsec = ns % 1000000000;
+  if (ts.tv_nsec < 0) {
+    ts.tv_nsec += 1000000000;
+    --ts.tv_sec;
+  }
+  return ts;
+}
+
+int64_t ToNanos(const timespec& ts) {
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+mode_t TypeBits(FileType type) {
+  switch (type) {
+    case FILE_TYPE_DIRECTORY: return S_IFDIR;
+    case FILE_TYPE_SYMLINK: return S_IFLNK;
+    default: return S_IFREG;
+  }
+}
+
+struct stat ToStat(const Attr& attr) {
+  struct stat st;
+  std::memset(&st, 0, sizeof(st));
+  st.st_ino = attr.inode();
+  st.st_mode = TypeBits(attr.type()) | (attr.mode() & 07777);
+  st.st_nlink = attr.nlink();
+  st.st_uid = attr.uid();
+  st.st_gid = attr.gid();
+  st.st_size = static_cast<off_t>(attr.size());
+  st.st_blksize = kBlockSize;
+  st.st_blocks = static_cast<blkcnt_t>((attr.size() + 511) / 512);
+  st.st_atim = ToTimespec(attr.atime_ns());
+  st.st_mtim = ToTimespec(attr.mtime_ns());
+  st.st_ctim = ToTimespec(attr.ctime_ns());
+  return st;
+}
+
+fuse_entry_param ToEntry(const Server& server, const Attr& attr) {
+  fuse_entry_param entry;
+  std::memset(&entry, 0, sizeof(entry));
+  entry.ino = attr.inode();
+  // dfs never reuses inode numbers, so one generation serves for all.
+  entry.generation = 1;
+  entry.attr = ToStat(attr);
+  entry.attr_timeout = server.options.attr_timeout_s;
+  entry.entry_timeout = server.options.entry_timeout_s;
+  return entry;
+}
+
+void ReplyError(fuse_req_t req, const absl::Status& status) {
+  int err = ErrnoOf(status);
+  if (err == 0) err = EIO;
+  if (err == EIO || err == ETIMEDOUT || err == ENOSPC) {
+    DFS_LOG(WARNING) << "request failed with " << std::strerror(err) << ": " << status;
+  } else {
+    DFS_LOG(DEBUG) << "request failed with " << std::strerror(err) << ": " << status;
+  }
+  fuse_reply_err(req, err);
+}
+
+// Success (0) or the status's errno.
+void ReplyStatus(fuse_req_t req, const absl::Status& status) {
+  if (!status.ok()) return ReplyError(req, status);
+  fuse_reply_err(req, 0);
+}
+
+void ReplyEntry(fuse_req_t req, const absl::StatusOr<Attr>& attr) {
+  if (!attr.ok()) return ReplyError(req, attr.status());
+  fuse_entry_param entry = ToEntry(ServerOf(req), *attr);
+  if (fuse_reply_entry(req, &entry) != 0) {
+    // The kernel never saw the entry (the request was interrupted): undo its lookup.
+    FsOf(req).Forget(attr->inode(), 1);
+  }
+}
+
+void ReplyAttr(fuse_req_t req, const absl::StatusOr<Attr>& attr) {
+  if (!attr.ok()) return ReplyError(req, attr.status());
+  struct stat st = ToStat(*attr);
+  fuse_reply_attr(req, &st, ServerOf(req).options.attr_timeout_s);
+}
+
+Owner OwnerOf(fuse_req_t req) {
+  const fuse_ctx* ctx = fuse_req_ctx(req);
+  return Owner{ctx->uid, ctx->gid};
+}
+
+// ---- Handlers ----
+
+void OpInit(void* userdata, fuse_conn_info* conn) {
+  conn->max_write = kMaxWriteBytes;
+  auto want = [conn](unsigned capability) {
+    if (conn->capable & capability) conn->want |= capability;
+  };
+  want(FUSE_CAP_ATOMIC_O_TRUNC);
+  want(FUSE_CAP_ASYNC_READ);
+  want(FUSE_CAP_PARALLEL_DIROPS);
+  want(FUSE_CAP_READDIRPLUS);
+  want(FUSE_CAP_READDIRPLUS_AUTO);
+  want(FUSE_CAP_AUTO_INVAL_DATA);
+  // A symlink's target never changes in dfs (replacing it replaces the inode).
+  want(FUSE_CAP_CACHE_SYMLINKS);
+  conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+  // More readahead requests in flight at once: they are served in parallel.
+  conn->max_background = 64;
+  conn->congestion_threshold = 48;
+  conn->time_gran = 1;
+  auto* server = static_cast<Server*>(userdata);
+  DFS_LOG(INFO) << "kernel FUSE protocol " << conn->proto_major << "." << conn->proto_minor
+                << ", max_write " << conn->max_write << ", mounted at "
+                << server->options.mountpoint;
+}
+
+void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  absl::StatusOr<Attr> attr = FsOf(req).Lookup(parent, name);
+  const Server& server = ServerOf(req);
+  if (absl::IsNotFound(attr.status()) && server.options.negative_timeout_s > 0) {
+    // A negative entry: the kernel remembers the miss for the timeout.
+    fuse_entry_param entry;
+    std::memset(&entry, 0, sizeof(entry));
+    entry.entry_timeout = server.options.negative_timeout_s;
+    fuse_reply_entry(req, &entry);
+    return;
+  }
+  ReplyEntry(req, attr);
+}
+
+void OpForget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
+  FsOf(req).Forget(ino, nlookup);
+  fuse_reply_none(req);
+}
+
+void OpForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
+  for (size_t i = 0; i < count; ++i) FsOf(req).Forget(forgets[i].ino, forgets[i].nlookup);
+  fuse_reply_none(req);
+}
+
+void OpGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+  ReplyAttr(req, FsOf(req).GetAttr(ino));
+}
+
+void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info*) {
+  AttrChanges changes;
+  if (to_set & FUSE_SET_ATTR_MODE) changes.mode = attr->st_mode & 07777;
+  if (to_set & FUSE_SET_ATTR_UID) changes.uid = attr->st_uid;
+  if (to_set & FUSE_SET_ATTR_GID) changes.gid = attr->st_gid;
+  if (to_set & FUSE_SET_ATTR_SIZE) {
+    if (attr->st_size < 0) {
+      fuse_reply_err(req, EINVAL);
+      return;
+    }
+    changes.size = static_cast<uint64_t>(attr->st_size);
+  }
+  const int64_t now_ns = RealClock::Get()->NowNanos();
+  if (to_set & FUSE_SET_ATTR_ATIME_NOW) {
+    changes.atime_ns = now_ns;
+  } else if (to_set & FUSE_SET_ATTR_ATIME) {
+    changes.atime_ns = ToNanos(attr->st_atim);
+  }
+  if (to_set & FUSE_SET_ATTR_MTIME_NOW) {
+    changes.mtime_ns = now_ns;
+  } else if (to_set & FUSE_SET_ATTR_MTIME) {
+    changes.mtime_ns = ToNanos(attr->st_mtim);
+  }
+  ReplyAttr(req, FsOf(req).SetAttr(ino, changes));
+}
+
+void OpReadlink(fuse_req_t req, fuse_ino_t ino) {
+  absl::StatusOr<std::string> target = FsOf(req).ReadLink(ino);
+  if (!target.ok()) return ReplyError(req, target.status());
+  fuse_reply_readlink(req, target->c_str());
+}
+
+void OpMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
+  ReplyEntry(req, FsOf(req).Mkdir(parent, name, mode, OwnerOf(req)));
+}
+
+void OpUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  ReplyStatus(req, FsOf(req).Unlink(parent, name));
+}
+
+void OpRmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  ReplyStatus(req, FsOf(req).Rmdir(parent, name));
+}
+
+void OpSymlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* name) {
+  ReplyEntry(req, FsOf(req).Symlink(parent, name, link, OwnerOf(req)));
+}
+
+void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t new_parent,
+              const char* new_name, unsigned int flags) {
+  // Exchanging two names needs a master command of its own; say so cleanly rather than do half.
+  if (flags & ~static_cast<unsigned>(RENAME_NOREPLACE)) {
+    fuse_reply_err(req, EINVAL);
+    return;
+  }
+  ReplyStatus(req, FsOf(req).Rename(parent, name, new_parent, new_name,
+                                    (flags & RENAME_NOREPLACE) != 0));
+}
+
+void OpLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t new_parent, const char* new_name) {
+  ReplyEntry(req, FsOf(req).Link(ino, new_parent, new_name));
+}
+
+void FillOpenInfo(const FileSystem::Opened& opened, fuse_file_info* fi) {
+  fi->fh = reinterpret_cast<uint64_t>(opened.handle);
+  fi->keep_cache = opened.keep_cache ? 1 : 0;
+  fi->direct_io = opened.direct_io ? 1 : 0;
+}
+
+void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  absl::StatusOr<FileSystem::Opened> opened = FsOf(req).Open(ino, fi->flags);
+  if (!opened.ok()) return ReplyError(req, opened.status());
+  if (opened->invalidate_attr) {
+    // Synchronously, so the first read after open(2) already sees the fresh size. Attributes
+    // only (offset -1): that takes no page or inode lock the open could be holding.
+    fuse_lowlevel_notify_inval_inode(ServerOf(req).session, ino, -1, 0);
+  }
+  FillOpenInfo(*opened, fi);
+  if (fuse_reply_open(req, fi) != 0) FsOf(req).Release(opened->handle);
+}
+
+void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
+              fuse_file_info* fi) {
+  absl::StatusOr<FileSystem::Opened> opened =
+      FsOf(req).Create(parent, name, mode, fi->flags, OwnerOf(req));
+  if (!opened.ok()) return ReplyError(req, opened.status());
+  FillOpenInfo(*opened, fi);
+  fuse_entry_param entry = ToEntry(ServerOf(req), opened->attr);
+  if (fuse_reply_create(req, &entry, fi) != 0) {
+    FsOf(req).Release(opened->handle);
+    FsOf(req).Forget(opened->attr.inode(), 1);
+  }
+}
+
+void OpRead(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
+  if (off < 0) {
+    fuse_reply_err(req, EINVAL);
+    return;
+  }
+  absl::StatusOr<std::string> data = FsOf(req).Read(FileOf(fi), off, size);
+  if (!data.ok()) return ReplyError(req, data.status());
+  fuse_reply_buf(req, data->data(), data->size());
+}
+
+void OpWrite(fuse_req_t req, fuse_ino_t, const char* buf, size_t size, off_t off,
+             fuse_file_info* fi) {
+  if (off < 0) {
+    fuse_reply_err(req, EINVAL);
+    return;
+  }
+  absl::StatusOr<size_t> written = FsOf(req).Write(FileOf(fi), off, absl::string_view(buf, size));
+  if (!written.ok()) return ReplyError(req, written.status());
+  fuse_reply_write(req, *written);
+}
+
+void OpFlush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  ReplyStatus(req, FsOf(req).Flush(FileOf(fi)));
+}
+
+void OpRelease(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  FsOf(req).Release(FileOf(fi));
+  fuse_reply_err(req, 0);
+}
+
+void OpFsync(fuse_req_t req, fuse_ino_t, int, fuse_file_info* fi) {
+  ReplyStatus(req, FsOf(req).Fsync(FileOf(fi)));
+}
+
+void OpOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  absl::StatusOr<FileSystem::DirHandle*> handle = FsOf(req).OpenDir(ino);
+  if (!handle.ok()) return ReplyError(req, handle.status());
+  fi->fh = reinterpret_cast<uint64_t>(*handle);
+  if (fuse_reply_open(req, fi) != 0) FsOf(req).ReleaseDir(*handle);
+}
+
+void DoReaddir(fuse_req_t req, size_t size, off_t off, fuse_file_info* fi, bool plus) {
+  if (off < 0) {
+    fuse_reply_err(req, EINVAL);
+    return;
+  }
+  Server& server = ServerOf(req);
+  std::vector<char> buffer(size);
+  size_t used = 0;
+  absl::Status status = server.fs->ReadDir(
+      DirOf(fi), static_cast<uint64_t>(off), [&](const DirEntry& entry, uint64_t next) {
+        const char* name = entry.name().c_str();
+        size_t need;
+        if (plus) {
+          const bool dots = entry.name() == "." || entry.name() == "..";
+          fuse_entry_param param;
+          if (dots) {
+            // No node id: the kernel takes no reference and does not cache these.
+            std::memset(&param, 0, sizeof(param));
+            param.attr.st_ino = entry.attr().inode();
+            param.attr.st_mode = S_IFDIR;
+          } else {
+            param = ToEntry(server, entry.attr());
+          }
+          need = fuse_add_direntry_plus(req, buffer.data() + used, size - used, name, &param,
+                                        static_cast<off_t>(next));
+          if (need > size - used) return false;
+          if (!dots) server.fs->AddLookup(entry.attr());
+        } else {
+          struct stat st = ToStat(entry.attr());
+          need = fuse_add_direntry(req, buffer.data() + used, size - used, name, &st,
+                                   static_cast<off_t>(next));
+          if (need > size - used) return false;
+        }
+        used += need;
+        return true;
+      });
+  // Entries already packed are delivered; the error shows on the next call.
+  if (!status.ok() && used == 0) return ReplyError(req, status);
+  fuse_reply_buf(req, buffer.data(), used);
+}
+
+void OpReaddir(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
+  DoReaddir(req, size, off, fi, /*plus=*/false);
+}
+
+void OpReaddirplus(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
+  DoReaddir(req, size, off, fi, /*plus=*/true);
+}
+
+void OpReleasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  FsOf(req).ReleaseDir(DirOf(fi));
+  fuse_reply_err(req, 0);
+}
+
+void OpFsyncdir(fuse_req_t req, fuse_ino_t, int, fuse_file_info*) {
+  // Directory changes are committed by the master before they are answered.
+  fuse_reply_err(req, 0);
+}
+
+void OpStatfs(fuse_req_t req, fuse_ino_t) {
+  absl::StatusOr<StatFsResponse> fs = FsOf(req).StatFs();
+  if (!fs.ok()) return ReplyError(req, fs.status());
+  constexpr uint64_t kUnit = 4096;
+  // Inodes are limited only by the master's disk: report plenty free.
+  constexpr uint64_t kFreeInodes = 1ull << 32;
+  struct statvfs st;
+  std::memset(&st, 0, sizeof(st));
+  st.f_bsize = kBlockSize;
+  st.f_frsize = kUnit;
+  st.f_blocks = fs->capacity_bytes() / kUnit;
+  st.f_bfree = fs->free_bytes() / kUnit;
+  st.f_bavail = st.f_bfree;
+  st.f_files = fs->inodes() + kFreeInodes;
+  st.f_ffree = kFreeInodes;
+  st.f_favail = kFreeInodes;
+  st.f_namemax = 255;
+  fuse_reply_statfs(req, &st);
+}
+
+fuse_lowlevel_ops MakeOps() {
+  fuse_lowlevel_ops ops;
+  std::memset(&ops, 0, sizeof(ops));
+  ops.init = OpInit;
+  ops.lookup = OpLookup;
+  ops.forget = OpForget;
+  ops.forget_multi = OpForgetMulti;
+  ops.getattr = OpGetattr;
+  ops.setattr = OpSetattr;
+  ops.readlink = OpReadlink;
+  ops.mkdir = OpMkdir;
+  ops.unlink = OpUnlink;
+  ops.rmdir = OpRmdir;
+  ops.symlink = OpSymlink;
+  ops.rename = OpRename;
+  ops.link = OpLink;
+  ops.open = OpOpen;
+  ops.create = OpCreate;
+  ops.read = OpRead;
+  ops.write = OpWrite;
+  ops.flush = OpFlush;
+  ops.release = OpRelease;
+  ops.fsync = OpFsync;
+  ops.opendir = OpOpendir;
+  ops.readdir = OpReaddir;
+  ops.readdirplus = OpReaddirplus;
+  ops.releasedir = OpReleasedir;
+  ops.fsyncdir = OpFsyncdir;
+  ops.statfs = OpStatfs;
+  return ops;
+}
+
+// Raises the kernel's readahead for this mount (its bdi, named after the mount's device
+// number). The kernel caps a FUSE mount's readahead at 128 KiB by default whatever the file
+// system asks, which keeps sequential reads to small requests. Runs once the mount answers, so
+// that INIT (which would lower the value again) is over. Best effort: only root may write it.
+void TuneKernelReadahead(std::string mountpoint, uint32_t kb) {
+  struct stat st;
+  if (::stat(mountpoint.c_str(), &st) != 0) {
+    DFS_LOG(WARNING) << "stat " << mountpoint << ": " << std::strerror(errno);
+    return;
+  }
+  std::string path = absl::StrCat("/sys/class/bdi/", major(st.st_dev), ":", minor(st.st_dev),
+                                  "/read_ahead_kb");
+  std::ofstream out(path);
+  out << kb << "\n";
+  out.flush();
+  if (!out) {
+    DFS_LOG(INFO) << "could not set " << path << " (not root?); kernel readahead stays default";
+    return;
+  }
+  DFS_LOG(INFO) << "kernel readahead for " << mountpoint << " set to " << kb << " KiB";
+}
+
+// The log file and where the first line says it is.
+std::string DefaultLogFile() { return absl::StrCat("/tmp/dfs-fuse-", ::getpid(), ".log"); }
+
+absl::StatusOr<ClientOptions> ClientOptionsFor(const FuseOptions& options) {
+  absl::StatusOr<DiscoveredConfig> config =
+      DiscoverConfig(MasterSourcesFromEnvironment(options.masters));
+  if (absl::IsNotFound(config.status())) {
+    return absl::NotFoundError(
+        "no cluster configured: pass --masters HOST:PORT[,...] (or set DFS_MASTERS, or write "
+        "masters=HOST:PORT,... to ~/.config/dfs/client.conf; `tools/dfs-cluster up` does)");
+  }
+  if (!config.ok()) return config.status();
+  ClientOptions client;
+  ApplyConfig(config->config, &client);
+  if (options.timeout_ms) {
+    client.op_timeout_ms = *options.timeout_ms;
+    client.rpc_timeout_ms = std::min(client.rpc_timeout_ms, client.op_timeout_ms);
+  }
+  if (options.chunk_size_bytes) client.chunk_size_bytes = *options.chunk_size_bytes;
+  client.write_retry_deadline_ms = client.op_timeout_ms;
+  client.uid = ::getuid();
+  client.gid = ::getgid();
+  if (absl::Status status = client.Validate(); !status.ok()) return status;
+  return client;
+}
+
+}  // namespace
+
+int RunFuse(const FuseOptions& options) {
+  SetLogComponent("fuse");
+  SetLogLevelFromName(options.log_level);
+  absl::StatusOr<ClientOptions> client_options = ClientOptionsFor(options);
+  if (!client_options.ok()) {
+    std::fprintf(stderr, "dfs-fuse: %s\n", std::string(client_options.status().message()).c_str());
+    return kExitUsage;
+  }
+  std::string log_file = options.log_file;
+  if (log_file.empty() && !options.foreground) log_file = DefaultLogFile();
+  int log_fd = -1;
+  if (!log_file.empty()) {
+    log_fd = ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (log_fd < 0) {
+      std::fprintf(stderr, "dfs-fuse: cannot open log file %s: %s\n", log_file.c_str(),
+                   std::strerror(errno));
+      return kExitUsage;
+    }
+    if (!options.foreground) std::fprintf(stderr, "dfs-fuse: logging to %s\n", log_file.c_str());
+  }
+
+  // libfuse's own arguments: the mount options, named so that mount(8) shows what this is.
+  std::vector<std::string> fuse_argv = {"dfs-fuse"};
+  std::vector<std::string> mount_options = options.fuse_options;
+  auto has_option = [&](absl::string_view name) {
+    for (const std::string& o : mount_options) {
+      if (o == name || absl::StartsWith(o, absl::StrCat(name, "="))) return true;
+    }
+    return false;
+  };
+  if (!has_option("fsname")) {
+    mount_options.push_back(absl::StrCat("fsname=dfs:", client_options->masters[0]));
+  }
+  if (!has_option("subtype")) mount_options.push_back("subtype=dfs");
+  fuse_argv.push_back("-o");
+  fuse_argv.push_back(absl::StrJoin(mount_options, ","));
+  if (options.debug) fuse_argv.push_back("-d");
+  std::vector<char*> raw_argv;
+  for (std::string& arg : fuse_argv) raw_argv.push_back(arg.data());
+  fuse_args args = FUSE_ARGS_INIT(static_cast<int>(raw_argv.size()), raw_argv.data());
+
+  auto server = std::make_unique<Server>();
+  server->options = options;
+  fuse_lowlevel_ops ops = MakeOps();
+  fuse_session* session = fuse_session_new(&args, &ops, sizeof(ops), server.get());
+  fuse_opt_free_args(&args);
+  if (session == nullptr) {
+    std::fprintf(stderr, "dfs-fuse: bad FUSE options (-o %s)\n",
+                 absl::StrJoin(mount_options, ",").c_str());
+    return kExitUsage;
+  }
+  server->session = session;
+  int exit_code = kExitRuntime;
+  if (fuse_set_signal_handlers(session) != 0) {
+    std::fprintf(stderr, "dfs-fuse: cannot install signal handlers\n");
+    fuse_session_destroy(session);
+    return kExitRuntime;
+  }
+  if (fuse_session_mount(session, options.mountpoint.c_str()) != 0) {
+    std::fprintf(stderr, "dfs-fuse: cannot mount at %s\n", options.mountpoint.c_str());
+    fuse_remove_signal_handlers(session);
+    fuse_session_destroy(session);
+    return kExitRuntime;
+  }
+  // Forks unless in the foreground. gRPC must not exist yet: it does not survive fork.
+  fuse_daemonize(options.foreground ? 1 : 0);
+  if (log_fd >= 0) {
+    ::dup2(log_fd, STDERR_FILENO);
+    ::close(log_fd);
+  }
+  DFS_LOG(INFO) << "dfs-fuse pid " << ::getpid() << " serving " << options.mountpoint
+                << " for masters " << absl::StrJoin(client_options->masters, ",") << " (timeout "
+                << client_options->op_timeout_ms << " ms)";
+
+  absl::StatusOr<std::unique_ptr<Client>> client = Client::New(*client_options);
+  if (!client.ok()) {
+    DFS_LOG(ERROR) << "cannot create the client: " << client.status();
+  } else {
+    server->client = *std::move(client);
+    FileSystemOptions fs_options;
+    fs_options.commit_bytes = client_options->chunk_size_bytes;
+    fs_options.readahead_bytes = options.readahead_bytes;
+    fs_options.prefetch_threads = options.prefetch_threads;
+    server->invalidator.Start(session);
+    server->fs =
+        std::make_unique<FileSystem>(server->client.get(), &server->invalidator, fs_options);
+    if (options.kernel_readahead_kb > 0) {
+      std::thread(TuneKernelReadahead, options.mountpoint, options.kernel_readahead_kb).detach();
+    }
+    int rc;
+    if (options.single_thread) {
+      rc = fuse_session_loop(session);
+    } else {
+      fuse_loop_config* config = fuse_loop_cfg_create();
+      fuse_loop_cfg_set_max_threads(config, options.max_threads);
+      fuse_loop_cfg_set_idle_threads(config, std::min(options.max_threads, 10));
+      rc = fuse_session_loop_mt(session, config);
+      fuse_loop_cfg_destroy(config);
+    }
+    // The kernel released every open file before the unmount could happen; anything still
+    // pending means a forced exit, so commit what can be.
+    if (absl::Status status = server->fs->FlushAll(); !status.ok()) {
+      DFS_LOG(ERROR) << "committing buffered writes at exit failed: " << status;
+    }
+    exit_code = rc == 0 ? 0 : kExitRuntime;
+    DFS_LOG(INFO) << "session loop ended (" << rc << "); unmounting " << options.mountpoint;
+  }
+  server->invalidator.Stop();
+  fuse_session_unmount(session);
+  fuse_remove_signal_handlers(session);
+  fuse_session_destroy(session);
+  server->fs.reset();
+  return exit_code;
+}
+
+}  // namespace dfs::fuse

@@ -1,0 +1,144 @@
+#include "master/raft/leveldb_storage.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/file_util.h"
+#include "common/keycoding.h"
+#include "common/status.h"
+#include "leveldb/write_batch.h"
+
+namespace dfs::raft {
+
+namespace {
+
+constexpr char kHardStateKey[] = "hardstate";
+constexpr char kSnapshotKey[] = "snapshot";
+constexpr char kEntryPrefix = 'e';
+
+std::string EntryKey(uint64_t index) {
+  std::string key(1, kEntryPrefix);
+  PutFixed64BE(&key, index);
+  return key;
+}
+
+absl::Status FromLevelDb(const leveldb::Status& s, const std::string& what) {
+  if (s.ok()) return absl::OkStatus();
+  if (s.IsNotFound()) return absl::NotFoundError(absl::StrCat(what, ": ", s.ToString()));
+  if (s.IsCorruption()) return absl::DataLossError(absl::StrCat(what, ": ", s.ToString()));
+  return absl::InternalError(absl::StrCat(what, ": ", s.ToString()));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<LevelDbStorage>> LevelDbStorage::Open(const std::string& dir) {
+  DFS_RETURN_IF_ERROR(MakeDirs(dir));
+  leveldb::Options options;
+  options.create_if_missing = true;
+  leveldb::DB* raw = nullptr;
+  DFS_RETURN_IF_ERROR(FromLevelDb(leveldb::DB::Open(options, dir, &raw), "open raft log " + dir));
+  std::unique_ptr<LevelDbStorage> storage(new LevelDbStorage(std::unique_ptr<leveldb::DB>(raw)));
+  DFS_RETURN_IF_ERROR(storage->LoadBounds());
+  return storage;
+}
+
+LevelDbStorage::~LevelDbStorage() = default;
+
+absl::Status LevelDbStorage::LoadBounds() {
+  DFS_ASSIGN_OR_RETURN(PersistentState state, Load());
+  snapshot_index_ = state.snapshot.metadata().index();
+  first_index_ = snapshot_index_ + 1;
+  last_index_ = state.entries.empty() ? snapshot_index_ : state.entries.back().index();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<PersistentState> LevelDbStorage::Load() {
+  PersistentState state;
+  std::string value;
+  leveldb::Status s = db_->Get(leveldb::ReadOptions(), kHardStateKey, &value);
+  if (s.ok()) {
+    if (!state.hard_state.ParseFromString(value)) return absl::DataLossError("raft log: bad hard state");
+  } else if (!s.IsNotFound()) {
+    return FromLevelDb(s, "read hard state");
+  }
+  s = db_->Get(leveldb::ReadOptions(), kSnapshotKey, &value);
+  if (s.ok()) {
+    if (!state.snapshot.ParseFromString(value)) return absl::DataLossError("raft log: bad snapshot");
+  } else if (!s.IsNotFound()) {
+    return FromLevelDb(s, "read snapshot");
+  }
+  const uint64_t snap_index = state.snapshot.metadata().index();
+  std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(leveldb::ReadOptions()));
+  uint64_t expected = snap_index + 1;
+  for (it->Seek(EntryKey(expected)); it->Valid(); it->Next()) {
+    leveldb::Slice key = it->key();
+    if (key.size() != 9 || key[0] != kEntryPrefix) break;
+    const uint64_t index = DecodeFixed64BE(absl::string_view(key.data() + 1, 8));
+    Entry entry;
+    if (!entry.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())) ||
+        entry.index() != index) {
+      return absl::DataLossError(absl::StrCat("raft log: bad entry at ", index));
+    }
+    if (index != expected) {
+      return absl::DataLossError(absl::StrCat("raft log: gap: expected ", expected, " found ", index));
+    }
+    ++expected;
+    state.entries.push_back(std::move(entry));
+  }
+  DFS_RETURN_IF_ERROR(FromLevelDb(it->status(), "scan raft log"));
+  return state;
+}
+
+absl::Status LevelDbStorage::Write(leveldb::WriteBatch* batch, bool sync) {
+  leveldb::WriteOptions options;
+  options.sync = sync;
+  absl::Status status = FromLevelDb(db_->Write(options, batch), "write raft log");
+  if (!status.ok()) failed_ = status;
+  return status;
+}
+
+absl::Status LevelDbStorage::Save(const std::optional<HardState>& hard_state,
+                                  const std::optional<Snapshot>& snapshot,
+                                  const std::vector<Entry>& entries, bool sync) {
+  DFS_RETURN_IF_ERROR(failed_);
+  if (!hard_state && !snapshot && entries.empty()) return absl::OkStatus();
+  leveldb::WriteBatch batch;
+  uint64_t snap_index = snapshot_index_, first = first_index_, last = last_index_;
+  if (snapshot.has_value()) {
+    for (uint64_t i = first; i <= last; ++i) batch.Delete(EntryKey(i));
+    batch.Put(kSnapshotKey, snapshot->SerializeAsString());
+    snap_index = snapshot->metadata().index();
+    first = snap_index + 1;
+    last = snap_index;
+  }
+  if (!entries.empty()) {
+    const uint64_t from = entries.front().index();
+    if (from <= snap_index || from > last + 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("raft log: entries from ", from, " do not follow [", first, ",", last, "]"));
+    }
+    for (uint64_t i = from; i <= last; ++i) batch.Delete(EntryKey(i));
+    for (const Entry& e : entries) batch.Put(EntryKey(e.index()), e.SerializeAsString());
+    last = entries.back().index();
+  }
+  if (hard_state.has_value()) batch.Put(kHardStateKey, hard_state->SerializeAsString());
+  DFS_RETURN_IF_ERROR(Write(&batch, sync));
+  snapshot_index_ = snap_index;
+  first_index_ = first;
+  last_index_ = last;
+  return absl::OkStatus();
+}
+
+absl::Status LevelDbStorage::Compact(const Snapshot& snapshot) {
+  DFS_RETURN_IF_ERROR(failed_);
+  const uint64_t index = snapshot.metadata().index();
+  if (index <= snapshot_index_) return absl::OkStatus();
+  leveldb::WriteBatch batch;
+  batch.Put(kSnapshotKey, snapshot.SerializeAsString());
+  for (uint64_t i = first_index_; i <= std::min(index, last_index_); ++i) batch.Delete(EntryKey(i));
+  DFS_RETURN_IF_ERROR(Write(&batch, /*sync=*/true));
+  snapshot_index_ = index;
+  first_index_ = index + 1;
+  last_index_ = std::max(last_index_, index);
+  return absl::OkStatus();
+}
+
+}  // namespace dfs::raft

@@ -1,0 +1,397 @@
+#include "master/raft_command_log.h"
+
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "common/clock.h"
+#include "common/logging.h"
+#include "common/status.h"
+
+namespace dfs {
+namespace {
+
+constexpr int64_t kProposeTimeoutMs = 30000;
+
+int64_t NowNs() { return RealClock::Get()->MonotonicNanos(); }
+
+}  // namespace
+
+uint64_t MemberIdForAddress(const std::string& address) {
+  uint64_t hash = 1469598103934665603ull;  // FNV-1a
+  for (unsigned char c : address) hash = (hash ^ c) * 1099511628211ull;
+  return hash == 0 ? 1 : hash;
+}
+
+absl::StatusOr<std::unique_ptr<RaftCommandLog>> RaftCommandLog::Open(
+    const RaftCommandLogOptions& options, StateMachine* sm) {
+  DFS_ASSIGN_OR_RETURN(std::unique_ptr<raft::LevelDbStorage> storage,
+                       raft::LevelDbStorage::Open(options.dir));
+  std::unique_ptr<RaftCommandLog> log(new RaftCommandLog(options, sm, std::move(storage)));
+  DFS_ASSIGN_OR_RETURN(raft::PersistentState state, log->storage_->Load());
+  const uint64_t snapshot_index = state.snapshot.metadata().index();
+  if (snapshot_index > sm->applied_index()) {
+    // The metadata store lost writes the log had compacted away: start from the snapshot.
+    DFS_RETURN_IF_ERROR(sm->Restore(snapshot_index, state.snapshot.data()));
+  }
+  raft::RaftOptions ro;
+  ro.id = MemberIdForAddress(options.address);
+  if (!options.join) {
+    for (const std::string& peer : options.initial_peers) {
+      raft::Member member;
+      member.set_id(MemberIdForAddress(peer));
+      member.set_address(peer);
+      ro.initial_members.push_back(member);
+    }
+  }
+  ro.applied_index = sm->applied_index();
+  ro.election_ticks = options.election_ticks;
+  ro.seed = options.seed;
+  ro.lease_reads = options.lease_reads;
+  DFS_RETURN_IF_ERROR(ro.Validate());
+  log->node_ = std::make_unique<raft::RaftNode>(ro, state);
+  log->last_snapshot_index_ = snapshot_index;
+  {
+    std::lock_guard<std::mutex> lock(log->mu_);
+    for (const raft::Member& m : ro.initial_members) {
+      log->members_[m.id()] = m.address();
+      log->addresses_[m.address()] = m.id();
+    }
+    for (const raft::Member& m : log->node_->configuration().members()) {
+      log->members_[m.id()] = m.address();
+      log->addresses_[m.address()] = m.id();
+    }
+  }
+  log->loop_ = std::thread([l = log.get()] { l->Loop(); });
+  DFS_LOG(INFO) << "raft member " << ro.id << " at " << options.address << ", applied "
+                << sm->applied_index() << (options.join ? ", waiting to be added" : "");
+  return log;
+}
+
+RaftCommandLog::RaftCommandLog(const RaftCommandLogOptions& options, StateMachine* sm,
+                               std::unique_ptr<raft::LevelDbStorage> storage)
+    : options_(options), sm_(sm), storage_(std::move(storage)), transport_(options.address) {}
+
+RaftCommandLog::~RaftCommandLog() { Shutdown(); }
+
+void RaftCommandLog::Shutdown() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (loop_.joinable()) loop_.join();
+  transport_.Shutdown();
+  // The loop is gone: run what was queued so every waiter gets an answer, then fail them all.
+  std::deque<std::function<void(raft::RaftNode&)>> tasks;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    tasks.swap(tasks_);
+  }
+  for (auto& task : tasks) task(*node_);
+  FailPending(absl::UnavailableError("master is shutting down"));
+}
+
+std::string RaftCommandLog::AddressOf(uint64_t id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = members_.find(id);
+  return it == members_.end() ? "" : it->second;
+}
+
+std::string RaftCommandLog::LeaderHint() { return AddressOf(leader_id_.load()); }
+
+void RaftCommandLog::Receive(const raft::MessageBatch& batch) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return;
+    for (const raft::Message& m : batch.messages()) {
+      // Remember who sent it: a joining node learns its leader's address this way.
+      if (!batch.from_address().empty() && !members_.count(m.from())) {
+        members_[m.from()] = batch.from_address();
+        addresses_[batch.from_address()] = m.from();
+      }
+      DFS_LOG(DEBUG) << "recv " << raft::MessageType_Name(m.type()) << " from " << m.from()
+                     << " term " << m.term();
+      if (transport_.IsBlocked(m.from())) continue;
+      inbox_.push_back(m);
+    }
+  }
+  cv_.notify_all();
+}
+
+absl::Status RaftCommandLog::RunOnLoop(std::function<absl::Status(raft::RaftNode&)> fn) {
+  auto done = std::make_shared<std::promise<absl::Status>>();
+  auto future = done->get_future();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return absl::UnavailableError("master is shutting down");
+    tasks_.push_back([fn, done](raft::RaftNode& node) { done->set_value(fn(node)); });
+  }
+  cv_.notify_all();
+  if (future.wait_for(std::chrono::milliseconds(kProposeTimeoutMs)) != std::future_status::ready) {
+    return absl::DeadlineExceededError("raft loop did not answer");
+  }
+  return future.get();
+}
+
+absl::StatusOr<CommandResult> RaftCommandLog::ProposeAndWait(
+    std::function<absl::StatusOr<raft::ProposalId>(raft::RaftNode&)> propose) {
+  if (!is_leader_.load()) return absl::UnavailableError("not the leader");
+  auto result = std::make_shared<ResultPromise>();
+  auto future = result->get_future();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return absl::UnavailableError("master is shutting down");
+    tasks_.push_back([this, propose, result](raft::RaftNode& node) {
+      absl::StatusOr<raft::ProposalId> id = propose(node);
+      if (!id.ok()) {
+        result->set_value(id.status());
+        return;
+      }
+      proposals_[id->index] = PendingProposal{id->term, result};
+    });
+  }
+  cv_.notify_all();
+  if (future.wait_for(std::chrono::milliseconds(kProposeTimeoutMs)) != std::future_status::ready) {
+    // Still pending: it may yet commit. The session makes the client's retry safe.
+    return absl::UnavailableError("proposal not committed in time");
+  }
+  return future.get();
+}
+
+absl::StatusOr<CommandResult> RaftCommandLog::Propose(const Command& command) {
+  std::string data = command.SerializeAsString();
+  return ProposeAndWait([data](raft::RaftNode& node) { return node.Propose(data); });
+}
+
+absl::Status RaftCommandLog::ReadBarrier() {
+  if (!is_leader_.load()) return absl::UnavailableError("not the leader");
+  auto read = std::make_shared<PendingRead>();
+  auto future = read->done.get_future();
+  read->deadline_ns = NowNs() + options_.read_timeout_ms * 1000000;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return absl::UnavailableError("master is shutting down");
+    tasks_.push_back([this, read](raft::RaftNode& node) {
+      std::string context = absl::StrCat(next_read_++);
+      absl::Status s = node.ReadIndex(context);
+      if (!s.ok()) {
+        read->done.set_value(s);
+        return;
+      }
+      reads_[context] = read;
+    });
+  }
+  cv_.notify_all();
+  if (future.wait_for(std::chrono::milliseconds(options_.read_timeout_ms + 1000)) !=
+      std::future_status::ready) {
+    return absl::UnavailableError("read index timed out");
+  }
+  return future.get();
+}
+
+void RaftCommandLog::Loop() {
+  auto next_tick = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.tick_ms);
+  for (;;) {
+    std::vector<raft::Message> inbox;
+    std::deque<std::function<void(raft::RaftNode&)>> tasks;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait_until(lock, next_tick, [&] { return stopping_ || !inbox_.empty() || !tasks_.empty(); });
+      if (stopping_) return;
+      inbox.swap(inbox_);
+      tasks.swap(tasks_);
+    }
+    for (const raft::Message& m : inbox) node_->Step(m);
+    for (auto& task : tasks) task(*node_);
+    auto now = std::chrono::steady_clock::now();
+    if (now >= next_tick) {
+      node_->Tick();
+      next_tick += std::chrono::milliseconds(options_.tick_ms);
+      if (next_tick < now) next_tick = now + std::chrono::milliseconds(options_.tick_ms);
+      // Reads the core dropped (leadership changed under them) time out here.
+      int64_t now_ns = NowNs();
+      for (auto it = reads_.begin(); it != reads_.end();) {
+        if (it->second->deadline_ns < now_ns) {
+          it->second->done.set_value(absl::UnavailableError("read index timed out"));
+          it = reads_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+    while (node_->HasReady()) HandleReady(node_->GetReady());
+    MaybeCompact(false);
+  }
+}
+
+void RaftCommandLog::HandleReady(raft::Ready ready) {
+  // 1. Persist (one synced batch: the group commit), fail-stop on error.
+  DFS_CHECK_OK(storage_->SaveReady(ready));
+  // Membership takes effect when appended: refresh the address book before sending.
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const raft::Member& m : node_->configuration().members()) {
+      members_[m.id()] = m.address();
+      addresses_[m.address()] = m.id();
+    }
+  }
+  // 2. Send.
+  for (raft::Message& m : ready.messages) {
+    const uint64_t to = m.to();  // read before `m` is moved from
+    std::string address = AddressOf(to);
+    DFS_LOG(DEBUG) << "send " << raft::MessageType_Name(m.type()) << " to " << address
+                   << " term " << m.term() << (m.reject() ? " reject" : "");
+    if (!address.empty()) transport_.Send(to, address, std::move(m));
+  }
+  // 3. Apply.
+  if (ready.snapshot) {
+    const uint64_t index = ready.snapshot->metadata().index();
+    DFS_CHECK_OK(sm_->Restore(index, ready.snapshot->data()));
+    last_snapshot_index_ = index;
+    for (auto it = proposals_.begin(); it != proposals_.end() && it->first <= index;) {
+      it->second.result->set_value(absl::UnavailableError("outcome unknown: replaced by a snapshot"));
+      it = proposals_.erase(it);
+    }
+    DFS_LOG(INFO) << "installed snapshot at index " << index;
+  }
+  for (const raft::Entry& entry : ready.committed_entries) ApplyEntry(entry);
+  for (const raft::ReadState& rs : ready.read_states) {
+    auto it = reads_.find(rs.context);
+    if (it != reads_.end()) it->second->index = rs.index;
+  }
+  for (auto it = reads_.begin(); it != reads_.end();) {
+    if (it->second->index != 0 && sm_->applied_index() >= it->second->index) {
+      it->second->done.set_value(absl::OkStatus());
+      it = reads_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (ready.soft_state) {
+    bool was_leader = is_leader_.load();
+    bool leader = ready.soft_state->role == raft::Role::kLeader;
+    leader_id_ = ready.soft_state->leader;
+    is_leader_ = leader;
+    if (was_leader && !leader) FailPending(absl::UnavailableError("leadership lost"));
+    {
+      DFS_LOG(INFO) << "raft: " << raft::RoleName(ready.soft_state->role) << ", term "
+                    << node_->term() << ", leader " << AddressOf(ready.soft_state->leader);
+    }
+  }
+  // 4. Advance.
+  node_->Advance(ready);
+}
+
+void RaftCommandLog::ApplyEntry(const raft::Entry& entry) {
+  if (entry.index() <= sm_->applied_index()) return;  // already in the metadata store
+  CommandResult result;
+  if (entry.type() == raft::ENTRY_NORMAL) {
+    Command command;
+    DFS_CHECK(command.ParseFromString(entry.data()));
+    result = sm_->Apply(entry.index(), command);
+  } else {
+    sm_->ApplyNoop(entry.index());
+  }
+  auto it = proposals_.find(entry.index());
+  if (it == proposals_.end()) return;
+  if (it->second.term == entry.term()) {
+    it->second.result->set_value(std::move(result));
+  } else {
+    it->second.result->set_value(absl::UnavailableError("proposal lost in a leader change"));
+  }
+  proposals_.erase(it);
+}
+
+void RaftCommandLog::FailPending(const absl::Status& status) {
+  // Loop thread, or after it stopped.
+  for (auto& [index, pending] : proposals_) pending.result->set_value(status);
+  proposals_.clear();
+  for (auto& [context, read] : reads_) read->done.set_value(status);
+  reads_.clear();
+}
+
+void RaftCommandLog::MaybeCompact(bool force) {
+  uint64_t applied = sm_->applied_index();
+  if (applied <= last_snapshot_index_) return;
+  if (!force && applied - last_snapshot_index_ < options_.snapshot_every_entries) return;
+  // The log may drop entries only once the state they produced is durable.
+  DFS_CHECK_OK(sm_->store()->Sync());
+  absl::Status s = node_->CompactTo(applied, sm_->Snapshot());
+  if (!s.ok()) {
+    DFS_LOG(WARNING) << "snapshot at " << applied << " failed: " << s;
+    return;
+  }
+  DFS_CHECK_OK(storage_->Compact(node_->snapshot()));
+  last_snapshot_index_ = applied;
+  DFS_LOG(INFO) << "snapshot at index " << applied;
+}
+
+absl::Status RaftCommandLog::AddMember(const std::string& address) {
+  raft::ConfChange change;
+  change.set_type(raft::CONF_CHANGE_ADD_MEMBER);
+  change.mutable_member()->set_id(MemberIdForAddress(address));
+  change.mutable_member()->set_address(address);
+  return ProposeAndWait([change](raft::RaftNode& node) { return node.ProposeConfChange(change); })
+      .status();
+}
+
+absl::Status RaftCommandLog::RemoveMember(const std::string& address) {
+  raft::ConfChange change;
+  change.set_type(raft::CONF_CHANGE_REMOVE_MEMBER);
+  change.mutable_member()->set_id(MemberIdForAddress(address));
+  change.mutable_member()->set_address(address);
+  return ProposeAndWait([change](raft::RaftNode& node) { return node.ProposeConfChange(change); })
+      .status();
+}
+
+absl::Status RaftCommandLog::TransferLeadership(const std::string& address) {
+  uint64_t target = MemberIdForAddress(address);
+  DFS_RETURN_IF_ERROR(
+      RunOnLoop([target](raft::RaftNode& node) { return node.TransferLeadership(target); }));
+  // Wait (bounded) for the target to take over, so the command reports the outcome.
+  for (int i = 0; i < 100; ++i) {
+    if (leader_id_.load() == target) return absl::OkStatus();
+    std::this_thread::sleep_for(std::chrono::milliseconds(options_.tick_ms / 2 + 1));
+  }
+  return absl::DeadlineExceededError("leadership transfer did not complete");
+}
+
+absl::Status RaftCommandLog::SnapshotNow() {
+  return RunOnLoop([this](raft::RaftNode&) {
+    MaybeCompact(true);
+    return absl::OkStatus();
+  });
+}
+
+RaftStatusResponse RaftCommandLog::Status() {
+  RaftStatusResponse response;
+  absl::Status s = RunOnLoop([this, &response](raft::RaftNode& node) {
+    response.set_id(node.id());
+    response.set_address(options_.address);
+    response.set_role(raft::RoleName(node.role()));
+    response.set_term(node.term());
+    response.set_leader_id(node.leader());
+    response.set_commit_index(node.commit_index());
+    response.set_applied_index(sm_->applied_index());
+    response.set_last_index(node.last_index());
+    response.set_snapshot_index(node.snapshot().metadata().index());
+    for (const raft::Member& m : node.configuration().members()) {
+      RaftMemberStatus* member = response.add_members();
+      member->set_id(m.id());
+      member->set_address(m.address());
+      if (const raft::Progress* pr = node.progress(m.id())) member->set_match_index(pr->match);
+    }
+    return absl::OkStatus();
+  });
+  if (s.ok()) response.set_leader_address(AddressOf(response.leader_id()));
+  return response;
+}
+
+void RaftCommandLog::SetBlockedPeers(const std::vector<std::string>& addresses) {
+  std::set<uint64_t> ids;
+  for (const std::string& address : addresses) ids.insert(MemberIdForAddress(address));
+  transport_.SetBlocked(std::move(ids));
+}
+
+}  // namespace dfs

@@ -1,0 +1,150 @@
+// RaftCommandLog: the CommandLog of a replicated master. It drives the pure Raft core
+// (master/raft/raft_node.h) with real time (a tick every tick_ms), a durable LevelDB log
+// (master/raft/leveldb_storage.h), gRPC transport (raft_transport.h) and the namespace state
+// machine, following the core's persist -> send -> apply -> advance contract on one loop thread.
+//
+// Proposals from any thread queue up and enter the core together, so all of them share one fsync
+// (group commit). A proposal completes when its (index, term) is applied; if another entry lands
+// there, or this node loses leadership first, it fails with Unavailable and the client retries
+// under its session. ReadBarrier uses ReadIndex: linearizable reads without a log write.
+//
+// Member ids are derived from addresses (MemberIdForAddress), so `dfsadmin raft add ADDR` needs
+// nothing else; an address that is re-added must come back with an empty data directory.
+//
+// Thread-safe.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <future>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "master/command_log.h"
+#include "master/raft/leveldb_storage.h"
+#include "master/raft/raft_node.h"
+#include "master/raft_transport.h"
+#include "master/state_machine.h"
+#include "proto/master.pb.h"
+#include "proto/raft.grpc.pb.h"
+
+namespace dfs {
+
+uint64_t MemberIdForAddress(const std::string& address);
+
+struct RaftCommandLogOptions {
+  std::string dir;                       // the Raft log's LevelDB
+  std::string address;                   // this master's address (clients and peers)
+  std::vector<std::string> initial_peers;  // every member of a new group, this one included
+  bool join = false;                     // start empty; wait to be added by the leader
+  int tick_ms = 100;
+  int election_ticks = 10;               // election timeout: election_ticks * tick_ms
+  uint64_t seed = 1;
+  uint64_t snapshot_every_entries = 20000;
+  bool lease_reads = false;
+  int64_t read_timeout_ms = 5000;
+};
+
+class RaftCommandLog : public CommandLog {
+ public:
+  static absl::StatusOr<std::unique_ptr<RaftCommandLog>> Open(const RaftCommandLogOptions& options,
+                                                              StateMachine* sm);
+  ~RaftCommandLog() override;
+
+  absl::StatusOr<CommandResult> Propose(const Command& command) override;
+  absl::Status ReadBarrier() override;
+  bool IsLeader() override { return is_leader_.load(); }
+  std::string LeaderHint() override;
+
+  // Messages from a peer (RaftService.Send).
+  void Receive(const raft::MessageBatch& batch);
+
+  // Membership and leadership (leader only).
+  absl::Status AddMember(const std::string& address);
+  absl::Status RemoveMember(const std::string& address);
+  absl::Status TransferLeadership(const std::string& address);
+  // Takes a snapshot now and compacts the log.
+  absl::Status SnapshotNow();
+  // This node's view: role, term, indexes and (on the leader) every member's progress.
+  RaftStatusResponse Status();
+
+  // Test hook: drop traffic to and from these peers.
+  void SetBlockedPeers(const std::vector<std::string>& addresses);
+
+  void Shutdown();
+
+ private:
+  friend class RaftServiceImpl;
+  RaftCommandLog(const RaftCommandLogOptions& options, StateMachine* sm,
+                 std::unique_ptr<raft::LevelDbStorage> storage);
+
+  // Runs `fn` on the loop thread with the node, between Readies; returns its result.
+  absl::Status RunOnLoop(std::function<absl::Status(raft::RaftNode&)> fn);
+  void Loop();
+  void HandleReady(raft::Ready ready);
+  void ApplyEntry(const raft::Entry& entry);
+  void FailPending(const absl::Status& status);
+  void MaybeCompact(bool force);
+  std::string AddressOf(uint64_t id);
+
+  using ResultPromise = std::promise<absl::StatusOr<CommandResult>>;
+  struct PendingProposal {
+    uint64_t term;
+    std::shared_ptr<ResultPromise> result;
+  };
+  struct PendingRead {
+    std::promise<absl::Status> done;
+    uint64_t index = 0;  // 0 until the read state arrives
+    int64_t deadline_ns = 0;
+  };
+  // Submits a proposal on the loop thread and waits for its outcome.
+  absl::StatusOr<CommandResult> ProposeAndWait(
+      std::function<absl::StatusOr<raft::ProposalId>(raft::RaftNode&)> propose);
+
+  const RaftCommandLogOptions options_;
+  StateMachine* const sm_;
+  std::unique_ptr<raft::LevelDbStorage> storage_;
+  std::unique_ptr<raft::RaftNode> node_;  // loop thread only
+  RaftTransport transport_;
+  std::atomic<bool> is_leader_{false};
+  std::atomic<uint64_t> leader_id_{0};
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;                                    // guarded by mu_
+  std::vector<raft::Message> inbox_;                         // guarded by mu_
+  std::deque<std::function<void(raft::RaftNode&)>> tasks_;   // guarded by mu_
+  std::map<std::string, uint64_t> addresses_;                // guarded by mu_: address -> id
+  std::map<uint64_t, std::string> members_;                  // guarded by mu_: id -> address
+
+  // Loop thread only.
+  std::map<uint64_t, PendingProposal> proposals_;  // by index
+  std::map<std::string, std::shared_ptr<PendingRead>> reads_;  // by context
+  uint64_t next_read_ = 0;
+  uint64_t last_snapshot_index_ = 0;
+  std::thread loop_;
+};
+
+// The gRPC face of the Raft transport: peers' messages go to the log's loop.
+class RaftServiceImpl final : public raft::RaftService::Service {
+ public:
+  explicit RaftServiceImpl(RaftCommandLog* log) : log_(log) {}
+  grpc::Status Send(grpc::ServerContext*, const raft::MessageBatch* batch,
+                    raft::SendResponse*) override {
+    log_->Receive(*batch);
+    return grpc::Status::OK;
+  }
+
+ private:
+  RaftCommandLog* log_;
+};
+
+}  // namespace dfs

@@ -1,0 +1,53 @@
+// RaftTransport: delivers Raft messages to peer masters over gRPC (RaftService.Send), one sender
+// thread per peer so that a slow or dead peer never blocks the Raft loop or the other peers.
+// Delivery is best effort — Raft tolerates loss, so a failed batch is dropped, not retried.
+//
+// A test hook can block delivery to chosen peers (a partition without iptables).
+// Thread-safe.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "proto/raft.grpc.pb.h"
+
+namespace dfs {
+
+class RaftTransport {
+ public:
+  explicit RaftTransport(std::string self_address) : self_address_(std::move(self_address)) {}
+  ~RaftTransport();
+
+  // Queues `message` for peer `to` at `address`.
+  void Send(uint64_t to, const std::string& address, raft::Message message);
+  // Test hook: messages to and from these member ids are dropped.
+  void SetBlocked(std::set<uint64_t> blocked);
+  bool IsBlocked(uint64_t id);
+  void Shutdown();
+
+ private:
+  struct Peer {
+    std::string address;
+    std::deque<raft::Message> queue;
+    size_t queued_bytes = 0;
+    std::thread thread;
+  };
+  void PeerLoop(uint64_t id);
+
+  const std::string self_address_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<uint64_t, std::unique_ptr<Peer>> peers_;  // guarded by mu_
+  std::set<uint64_t> blocked_;                       // guarded by mu_
+  bool stopping_ = false;                            // guarded by mu_
+};
+
+}  // namespace dfs

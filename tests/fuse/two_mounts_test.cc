@@ -1,0 +1,140 @@
+// Two dfs-fuse mounts of one cluster, as two machines would have: close-to-open consistency
+// between them, and concurrent O_APPEND writers in four processes through both mounts, whose
+// 4 KiB records must all arrive whole, once each, in each writer's order.
+#include <set>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/random.h"
+#include "gtest/gtest.h"
+#include "tests/fuse/fuse_test_util.h"
+
+namespace dfs::testing {
+namespace {
+
+std::string RandomBytes(size_t n, uint64_t seed) {
+  Random random(seed);
+  std::string data(n, '\0');
+  for (size_t i = 0; i < n; i += 8) {
+    uint64_t word = random.Next();
+    std::memcpy(&data[i], &word, std::min<size_t>(8, n - i));
+  }
+  return data;
+}
+
+class TwoMountsTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    cluster_ = new TestCluster();
+    absl::Status status = cluster_->Start();
+    ASSERT_TRUE(status.ok()) << status;
+    for (FuseMount** mount : {&a_, &b_}) {
+      *mount = new FuseMount();
+      status = (*mount)->Mount(cluster_->master_address());
+      ASSERT_TRUE(status.ok()) << status;
+    }
+  }
+  static void TearDownTestSuite() {
+    for (FuseMount** mount : {&a_, &b_}) {
+      if (*mount == nullptr) continue;
+      absl::Status status = (*mount)->Unmount();
+      EXPECT_TRUE(status.ok()) << status;
+      delete *mount;
+      *mount = nullptr;
+    }
+    delete cluster_;
+  }
+  void TearDown() override {
+    if (HasFailure()) std::cerr << "mount A log:\n" << a_->Log() << "\nmount B log:\n" << b_->Log();
+  }
+
+  static inline TestCluster* cluster_ = nullptr;
+  static inline FuseMount* a_ = nullptr;
+  static inline FuseMount* b_ = nullptr;
+};
+
+TEST_F(TwoMountsTest, WrittenAndClosedInOneReadsBackInTheOther) {
+  ASSERT_EQ(::mkdir(a_->Path("c2o").c_str(), 0755), 0);
+  int seed = 0;
+  for (size_t size : {size_t{0}, size_t{10}, size_t{(1 << 20) + 1}, size_t{9 << 20}}) {
+    std::string name = absl::StrCat("c2o/f", size);
+    std::string data = RandomBytes(size, ++seed);
+    ASSERT_TRUE(WriteFile(a_->Path(name), data));
+    EXPECT_TRUE(ReadFile(b_->Path(name)) == data) << name;
+  }
+  // B has the file cached now; A rewrites it in place (same inode, another length), then
+  // appends: each time B's next open sees exactly what A closed.
+  const std::string name = "c2o/changing";
+  ASSERT_TRUE(WriteFile(a_->Path(name), std::string(5000, 'x')));
+  ASSERT_EQ(ReadFile(b_->Path(name)), std::string(5000, 'x'));
+  std::string second = RandomBytes(7000, 99);
+  ASSERT_TRUE(WriteFile(a_->Path(name), second));
+  EXPECT_TRUE(ReadFile(b_->Path(name)) == second);
+  ASSERT_TRUE(WriteFile(a_->Path(name), "tail", 4096, O_APPEND));
+  // (WriteFile opens with O_TRUNC too: the file is now just "tail".)
+  EXPECT_EQ(ReadFile(b_->Path(name)), "tail");
+  int fd = ::open(a_->Path(name).c_str(), O_WRONLY | O_APPEND);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::write(fd, "+more", 5), 5);
+  ASSERT_EQ(::close(fd), 0);
+  EXPECT_EQ(ReadFile(b_->Path(name)), "tail+more");
+  // Names too: created in A, listed and removed in B, gone in A.
+  ASSERT_TRUE(WriteFile(a_->Path("c2o/new"), "n"));
+  EXPECT_EQ(ReadFile(b_->Path("c2o/new")), "n");
+  ASSERT_EQ(::unlink(b_->Path("c2o/new").c_str()), 0);
+  EXPECT_EQ(ReadFile(a_->Path("c2o/new")).substr(0, 7), "<error:");
+}
+
+TEST_F(TwoMountsTest, ConcurrentAppendsFromFourProcessesNeverInterleave) {
+  constexpr int kRecords = 150;
+  constexpr size_t kRecordBytes = 4096;
+  ASSERT_TRUE(WriteFile(a_->Path("log"), ""));
+  const char* modes[] = {"plain", "fsync", "reopen", "plain"};
+  std::vector<std::unique_ptr<Process>> writers;
+  for (int w = 0; w < 4; ++w) {
+    FuseMount* mount = w % 2 == 0 ? a_ : b_;
+    auto process = std::make_unique<Process>();
+    absl::Status status =
+        process->Start({BinDir() + "/fuse_test_appender", mount->Path("log"), absl::StrCat(w),
+                        absl::StrCat(kRecords), modes[w]},
+                       cluster_->dir() + absl::StrCat("/appender", w, ".log"));
+    ASSERT_TRUE(status.ok()) << status;
+    writers.push_back(std::move(process));
+  }
+  for (int w = 0; w < 4; ++w) {
+    absl::StatusOr<int> code = writers[w]->Wait(120000);
+    ASSERT_TRUE(code.ok()) << "writer " << w << " did not finish";
+    EXPECT_EQ(*code, 0) << "writer " << w;
+  }
+  const std::string from_a = ReadFile(a_->Path("log"));
+  const std::string from_b = ReadFile(b_->Path("log"));
+  ASSERT_EQ(from_a.size(), 4 * kRecords * kRecordBytes);
+  ASSERT_TRUE(from_a == from_b);
+  std::set<std::pair<int, int>> seen;
+  std::vector<int> last(4, -1);
+  for (size_t offset = 0; offset < from_a.size(); offset += kRecordBytes) {
+    absl::string_view record(from_a.data() + offset, kRecordBytes);
+    int writer = -1;
+    int index = -1;
+    size_t newline = record.find('\n');
+    std::vector<std::string> words = absl::StrSplit(record.substr(0, newline), ' ');
+    ASSERT_EQ(words.size(), 4u) << "torn record at " << offset;
+    ASSERT_TRUE(absl::SimpleAtoi(words[1], &writer) && absl::SimpleAtoi(words[3], &index))
+        << "torn record at " << offset;
+    ASSERT_TRUE(writer >= 0 && writer < 4 && index >= 0 && index < kRecords) << offset;
+    // The padding is all one letter, fixed by (writer, record): a record from another write
+    // mixed in would show.
+    const char fill = static_cast<char>('a' + (writer * 7 + index) % 26);
+    for (size_t i = newline + 2; i + 1 < kRecordBytes; ++i) {
+      ASSERT_EQ(record[i], fill) << "record " << writer << "/" << index << " at " << offset;
+    }
+    EXPECT_TRUE(seen.emplace(writer, index).second) << "duplicate " << writer << "/" << index;
+    EXPECT_GT(index, last[writer]) << "writer " << writer << " out of order";
+    last[writer] = index;
+  }
+  EXPECT_EQ(seen.size(), 4u * kRecords);
+}
+
+}  // namespace
+}  // namespace dfs::testing

@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Benchmark (not a test): re-replication throughput after a datanode is lost, beside `cp` of the
+# same bytes on the same disk, in one run.
+#
+# Starts a fresh local cluster (1 master, 4 datanodes in 2 racks, RF 3, copies unthrottled), puts
+# SIZE_MIB of data, SIGKILLs one datanode, and times from the moment the master declares it dead
+# until no chunk is under-replicated. The bytes re-replicated are those the dead datanode held.
+# Baseline: cp of the same number of bytes plus sync on the same file system (every copy the
+# datanodes make is fsynced too).
+#
+#   tools/bench/rereplication.sh [SIZE_MIB] [CHUNK_MIB]     (defaults 1024 and 64)
+#
+# Uses binaries from $DFS_BUILD_DIR/bin (default build/bin); builds them with tools/setup.sh
+# unless DFS_BUILD_DIR is set. Every process it starts is stopped by PID on exit.
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/../.." && pwd)"
+size_mib="${1:-1024}"
+chunk_mib="${2:-64}"
+if [ -z "${DFS_BUILD_DIR:-}" ]; then "$repo/tools/setup.sh"; fi
+bin="${DFS_BUILD_DIR:-$repo/build}/bin"
+work="$(mktemp -d "${TMPDIR:-/tmp}/dfs-rerepl-XXXXXX")"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { print b - a }'; }
+wait_for_file() {
+  for _ in $(seq 1 400); do [ -s "$1" ] && return 0; sleep 0.05; done
+  echo "rereplication: timed out waiting for $1" >&2; exit 1
+}
+
+# ---- cluster ----
+dead_ms=3000
+"$bin/dfs-master" --data_dir="$work/master" --listen=127.0.0.1:0 --port_file="$work/master.port" \
+  --datanode_dead_ms=$dead_ms --maintenance_scan_interval_ms=200 \
+  --replication_bytes_per_sec=0 --replication_max_concurrent=8 --balancer_interval_ms=0 \
+  >"$work/master.log" 2>&1 &
+pids+=($!)
+wait_for_file "$work/master.port"
+master="$(cat "$work/master.port")"
+dn_pids=()
+for i in 0 1 2 3; do
+  rack=$([ $((i % 2)) -eq 0 ] && echo rack-a || echo rack-b)
+  "$bin/dfs-datanode" --data_dir="$work/dn$i" --listen=127.0.0.1:0 --masters="$master" \
+    --rack="$rack" --heartbeat_interval_ms=300 --scrub_bytes_per_sec=0 \
+    --port_file="$work/dn$i.port" >"$work/dn$i.log" 2>&1 &
+  pids+=($!)
+  dn_pids+=($!)
+  wait_for_file "$work/dn$i.port"
+done
+live() { "$bin/dfsadmin" --masters="$master" datanodes 2>/dev/null | grep -c " live " || true; }
+for _ in $(seq 1 200); do [ "$(live)" = 4 ] && break; sleep 0.1; done
+[ "$(live)" = 4 ] || { echo "rereplication: datanodes did not come up" >&2; exit 1; }
+
+head -c "$((size_mib << 20))" /dev/urandom >"$work/src"
+"$bin/dfs" --masters="$master" --chunk-size=$((chunk_mib << 20)) put "$work/src" /bench
+rm -f "$work/src"
+
+status_field() {  # status_field NAME: a number from `dfsadmin status --json`
+  "$bin/dfsadmin" --masters="$master" status --json 2>/dev/null |
+    grep -o "\"$1\":[0-9]*" | cut -d: -f2
+}
+# Let the maintenance start acting (a master acts once it has led for one dead-timeout).
+for _ in $(seq 1 100); do
+  [ "$(status_field under_replicated_chunks)" = 0 ] && [ "$(status_field replications_in_flight)" = 0 ] && break
+  sleep 0.1
+done
+sleep "$(awk -v ms=$dead_ms 'BEGIN { print ms / 1000 }')"
+
+# ---- lose datanode 0 ----
+victim_id="$(cat "$work/dn0/DATANODE_ID")"
+lost_bytes=$(du -sb "$work/dn0/chunks" | cut -f1)
+lost_chunks=$(find "$work/dn0/chunks" -name '*.chunk' | wc -l)
+done_before="$(status_field replications_done)"
+sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
+{ kill -KILL "${dn_pids[0]}"; wait "${dn_pids[0]}"; } 2>/dev/null || true
+t_kill=$(now)
+for _ in $(seq 1 600); do
+  "$bin/dfsadmin" --masters="$master" datanodes | grep "^$victim_id" | grep -q " dead " && break
+  sleep 0.05
+done
+t_dead=$(now)
+# Done when every chunk the dead node held has its new copy and no chunk is short (the scan
+# figures describe the last scan, so the copies made are what says the repair happened).
+for _ in $(seq 1 12000); do
+  u="$(status_field under_replicated_chunks)"; f="$(status_field replications_in_flight)"
+  d="$(status_field replications_done)"
+  [ "$u" = 0 ] && [ "$f" = 0 ] && [ "$d" -ge $((done_before + lost_chunks)) ] && break
+  sleep 0.05
+done
+t_done=$(now)
+[ "$(status_field missing_chunks)" = 0 ] || { echo "rereplication: chunks missing" >&2; exit 1; }
+t_repl=$(elapsed "$t_dead" "$t_done")
+
+# The data is intact after the repair.
+"$bin/dfs" --masters="$master" get /bench "$work/check" >/dev/null
+got=$(stat -c %s "$work/check"); rm -f "$work/check"
+[ "$got" = $((size_mib << 20)) ] || { echo "rereplication: size mismatch" >&2; exit 1; }
+
+# ---- baseline: cp of the same bytes on the same disk ----
+head -c "$lost_bytes" /dev/urandom >"$work/cp-src"
+sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
+t0=$(now); cp "$work/cp-src" "$work/cp-dst"; sync; t_cp=$(elapsed "$t0" "$(now)")
+
+mbps() { awk -v b="$lost_bytes" -v t="$1" 'BEGIN { printf "%.1f", b / 1e6 / t }'; }
+echo
+printf 'data put: %d MiB in %d MiB chunks; lost with datanode 0: %d chunks, %.1f MB\n' \
+  "$size_mib" "$chunk_mib" "$lost_chunks" "$(awk -v b="$lost_bytes" 'BEGIN { print b / 1e6 }')"
+printf 'declared dead %.2f s after the kill (--datanode_dead_ms=%d)\n' \
+  "$(elapsed "$t_kill" "$t_dead")" "$dead_ms"
+printf '%-40s %10s %10s\n' "workload" "seconds" "MB/s"
+printf '%-40s %10.2f %10s\n' "re-replication (dead -> fully replicated)" "$t_repl" "$(mbps "$t_repl")"
+printf '%-40s %10.2f %10s\n' "cp + sync, same bytes, same disk" "$t_cp" "$(mbps "$t_cp")"
+awk -v r="$t_repl" -v c="$t_cp" 'BEGIN { printf "ratio re-replication/cp throughput: %.2f\n", c / r }'
