@@ -64,6 +64,24 @@ absl::StatusOr<Attr> LoadDir(Txn& txn, uint64_t inode) {
 
 void StoreInode(Txn& txn, const Attr& attr) { txn.PutProto(keys::Inode(attr.inode()), attr); }
 
+absl::Status CheckExtentInChunk(Txn& txn, const Extent& e,
+                                const std::map<uint64_t, uint64_t>& new_chunk_lengths) {
+  uint64_t size;
+  if (auto known = new_chunk_lengths.find(e.chunk_id()); known != new_chunk_lengths.end()) {
+    size = known->second;
+  } else {
+    ChunkRecord record;
+    if (!txn.GetProto(keys::Chunk(e.chunk_id()), &record)) {
+      return FsError(EINVAL, absl::StrCat("extent refers to unknown chunk ", e.chunk_id()));
+    }
+    size = record.info().length();
+  }
+  if (e.chunk_offset() > size || e.length() > size - e.chunk_offset()) {
+    return FsError(EINVAL, absl::StrCat("extent exceeds chunk ", e.chunk_id()));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status AddNewChunks(Txn& txn, const google::protobuf::RepeatedPtrField<ChunkInfo>& new_chunks,
                           const google::protobuf::RepeatedPtrField<Extent>& extents,
                           uint64_t length) {
@@ -89,20 +107,7 @@ absl::Status AddNewChunks(Txn& txn, const google::protobuf::RepeatedPtrField<Chu
       return FsError(EINVAL, "extents must be non-empty, sorted, disjoint and inside the write");
     }
     previous_end = End(e);
-    auto known = chunk_length.find(e.chunk_id());
-    uint64_t size;
-    if (known != chunk_length.end()) {
-      size = known->second;
-    } else {
-      ChunkRecord record;
-      if (!txn.GetProto(keys::Chunk(e.chunk_id()), &record)) {
-        return FsError(EINVAL, absl::StrCat("extent refers to unknown chunk ", e.chunk_id()));
-      }
-      size = record.info().length();
-    }
-    if (e.chunk_offset() > size || e.length() > size - e.chunk_offset()) {
-      return FsError(EINVAL, absl::StrCat("extent exceeds chunk ", e.chunk_id()));
-    }
+    DFS_RETURN_IF_ERROR(CheckExtentInChunk(txn, e, chunk_length));
   }
   for (const ChunkInfo& chunk : new_chunks) {
     bool used = std::any_of(extents.begin(), extents.end(),

@@ -141,20 +141,8 @@ absl::Status ApplyMergeSwap(Txn& txn, const MergeSwapCmd& cmd, int64_t now_ns) {
         return FsError(EINVAL, "merge extents must be sorted, disjoint and inside the range");
       }
       previous_end = e.file_offset() + e.length();
-      uint64_t size;
-      if (auto it = chunk_length.find(e.chunk_id()); it != chunk_length.end()) {
-        size = it->second;
-        used.insert(e.chunk_id());
-      } else {
-        ChunkRecord record;
-        if (!txn.GetProto(keys::Chunk(e.chunk_id()), &record)) {
-          return FsError(EINVAL, absl::StrCat("extent refers to unknown chunk ", e.chunk_id()));
-        }
-        size = record.info().length();
-      }
-      if (e.chunk_offset() > size || e.length() > size - e.chunk_offset()) {
-        return FsError(EINVAL, absl::StrCat("extent exceeds chunk ", e.chunk_id()));
-      }
+      if (chunk_length.count(e.chunk_id())) used.insert(e.chunk_id());
+      DFS_RETURN_IF_ERROR(CheckExtentInChunk(txn, e, chunk_length));
       new_covered += e.length();
     }
     if (old_covered != new_covered) {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include "absl/strings/string_view.h"
 
 #include "absl/status/statusor.h"
@@ -44,6 +45,10 @@ absl::StatusOr<Attr> LoadInode(Txn& txn, uint64_t inode);
 absl::StatusOr<Attr> LoadDir(Txn& txn, uint64_t inode);
 void StoreInode(Txn& txn, const Attr& attr);
 
+// Checks that extent `e` lies inside its chunk: one of `new_chunk_lengths` (id -> length) or a
+// chunk in the chunk map. InvalidArgument otherwise.
+absl::Status CheckExtentInChunk(Txn& txn, const Extent& e,
+                                const std::map<uint64_t, uint64_t>& new_chunk_lengths);
 // Checks new chunks and extents of a write of `length` bytes (extent offsets relative to the
 // write), then records the new chunks. InvalidArgument on any inconsistency.
 absl::Status AddNewChunks(Txn& txn, const google::protobuf::RepeatedPtrField<ChunkInfo>& new_chunks,
