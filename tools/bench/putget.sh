@@ -28,7 +28,7 @@ t_cp=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { print b - a }')
 rm -f "$work"/copy*
 
 HOME="$work" "$repo/tools/dfs-cluster" up --dir "$cluster" >/dev/null
-masters="$(cat "$cluster/master.addr")"
+masters="$(cat "$cluster/masters.addr")"
 t0=$(now); "$bin/dfs" --masters="$masters" put "$work/src" /bench; t_put=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { print b - a }')
 sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
 t0=$(now); "$bin/dfs" --masters="$masters" get /bench "$work/dst"; t_get=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { print b - a }')
