@@ -31,6 +31,14 @@ absl::StatusOr<CommandResult> MasterServiceImpl::Run(const Session& session, Com
   return result;
 }
 
+grpc::Status MasterServiceImpl::RunForAttr(grpc::ServerContext* context, const Session& session,
+                                           Command command, AttrResponse* response) {
+  auto result = Run(session, std::move(command));
+  if (!result.ok()) return Reply(context, result.status());
+  *response->mutable_attr() = result->attr();
+  return grpc::Status::OK;
+}
+
 grpc::Status MasterServiceImpl::Reply(grpc::ServerContext* context, const absl::Status& status) {
   if (absl::IsUnavailable(status) && !ctx_.log->IsLeader()) {
     context->AddTrailingMetadata(kLeaderHintKey, ctx_.log->LeaderHint());
@@ -126,7 +134,7 @@ grpc::Status MasterServiceImpl::StatFs(grpc::ServerContext* context, const Empty
 
 grpc::Status MasterServiceImpl::Mkdir(grpc::ServerContext* context, const MkdirRequest* request,
                                       AttrResponse* response) {
-  auto inode = inode_ids_.Next();
+  absl::StatusOr<uint64_t> inode = inode_ids_.Next();
   if (!inode.ok()) return Reply(context, inode.status());
   Command command;
   MkdirCmd* cmd = command.mutable_mkdir();
@@ -136,15 +144,12 @@ grpc::Status MasterServiceImpl::Mkdir(grpc::ServerContext* context, const MkdirR
   cmd->set_mode(request->mode());
   cmd->set_uid(request->uid());
   cmd->set_gid(request->gid());
-  auto result = Run(request->session(), std::move(command));
-  if (!result.ok()) return Reply(context, result.status());
-  *response->mutable_attr() = result->attr();
-  return grpc::Status::OK;
+  return RunForAttr(context, request->session(), std::move(command), response);
 }
 
 grpc::Status MasterServiceImpl::Create(grpc::ServerContext* context, const CreateRequest* request,
                                        AttrResponse* response) {
-  auto inode = inode_ids_.Next();
+  absl::StatusOr<uint64_t> inode = inode_ids_.Next();
   if (!inode.ok()) return Reply(context, inode.status());
   Command command;
   CreateCmd* cmd = command.mutable_create();
@@ -159,15 +164,12 @@ grpc::Status MasterServiceImpl::Create(grpc::ServerContext* context, const Creat
   *cmd->mutable_extents() = request->extents();
   *cmd->mutable_new_chunks() = request->new_chunks();
   cmd->set_size(request->size());
-  auto result = Run(request->session(), std::move(command));
-  if (!result.ok()) return Reply(context, result.status());
-  *response->mutable_attr() = result->attr();
-  return grpc::Status::OK;
+  return RunForAttr(context, request->session(), std::move(command), response);
 }
 
 grpc::Status MasterServiceImpl::Symlink(grpc::ServerContext* context,
                                         const SymlinkRequest* request, AttrResponse* response) {
-  auto inode = inode_ids_.Next();
+  absl::StatusOr<uint64_t> inode = inode_ids_.Next();
   if (!inode.ok()) return Reply(context, inode.status());
   Command command;
   SymlinkCmd* cmd = command.mutable_symlink();
@@ -177,10 +179,7 @@ grpc::Status MasterServiceImpl::Symlink(grpc::ServerContext* context,
   cmd->set_target(request->target());
   cmd->set_uid(request->uid());
   cmd->set_gid(request->gid());
-  auto result = Run(request->session(), std::move(command));
-  if (!result.ok()) return Reply(context, result.status());
-  *response->mutable_attr() = result->attr();
-  return grpc::Status::OK;
+  return RunForAttr(context, request->session(), std::move(command), response);
 }
 
 grpc::Status MasterServiceImpl::Link(grpc::ServerContext* context, const LinkRequest* request,
@@ -190,10 +189,7 @@ grpc::Status MasterServiceImpl::Link(grpc::ServerContext* context, const LinkReq
   cmd->set_inode(request->inode());
   cmd->set_new_parent(request->new_parent());
   cmd->set_new_name(request->new_name());
-  auto result = Run(request->session(), std::move(command));
-  if (!result.ok()) return Reply(context, result.status());
-  *response->mutable_attr() = result->attr();
-  return grpc::Status::OK;
+  return RunForAttr(context, request->session(), std::move(command), response);
 }
 
 grpc::Status MasterServiceImpl::Unlink(grpc::ServerContext* context, const RemoveRequest* request,
@@ -244,10 +240,7 @@ grpc::Status MasterServiceImpl::SetAttr(grpc::ServerContext* context,
   if (request->has_size()) cmd->set_set_size(true), cmd->set_size(request->size());
   if (request->has_atime_ns()) cmd->set_set_atime(true), cmd->set_atime_ns(request->atime_ns());
   if (request->has_mtime_ns()) cmd->set_set_mtime(true), cmd->set_mtime_ns(request->mtime_ns());
-  auto result = Run(request->session(), std::move(command));
-  if (!result.ok()) return Reply(context, result.status());
-  *response->mutable_attr() = result->attr();
-  return grpc::Status::OK;
+  return RunForAttr(context, request->session(), std::move(command), response);
 }
 
 grpc::Status MasterServiceImpl::AllocateChunk(grpc::ServerContext* context,

@@ -85,6 +85,9 @@ class MasterServiceImpl final : public MasterService::Service,
  private:
   // Proposes `command` under the request's session; returns the result or its error.
   absl::StatusOr<CommandResult> Run(const Session& session, Command command);
+  // Runs `command` and answers with the inode it created or changed.
+  grpc::Status RunForAttr(grpc::ServerContext* context, const Session& session, Command command,
+                          AttrResponse* response);
   // Converts to a gRPC status, adding the leader hint when this master is not the leader.
   grpc::Status Reply(grpc::ServerContext* context, const absl::Status& status);
   grpc::Status ReplyAttr(grpc::ServerContext* context, const absl::StatusOr<Attr>& attr,
