@@ -9,6 +9,7 @@
 
 #include "common/random.h"
 #include "gtest/gtest.h"
+#include "tests/testutil/files.h"
 #include "tests/fuse/fuse_test_util.h"
 
 namespace dfs::testing {
@@ -24,12 +25,7 @@ TEST(FuseFailoverTest, LeaderKilledDuringWritesIsInvisibleToTheApplication) {
   status = mount.Mount(cluster.master_address());
   ASSERT_TRUE(status.ok()) << status;
 
-  std::string data(96 << 20, '\0');
-  Random random(7);
-  for (size_t i = 0; i < data.size(); i += 8) {
-    uint64_t word = random.Next();
-    std::memcpy(&data[i], &word, 8);
-  }
+  const std::string data = RandomBytes(96 << 20, 7);
   std::atomic<bool> started{false};
   std::string write_error;
   std::thread writer([&] {

@@ -11,8 +11,11 @@
 #include "absl/synchronization/mutex.h"
 #include "common/random.h"
 #include "gtest/gtest.h"
+#include "tests/testutil/files.h"
 
 namespace dfs::fuse {
+using ::dfs::testing::RandomBytes;
+
 namespace {
 
 class MemorySource : public RangeSource {
@@ -38,13 +41,6 @@ class MemorySource : public RangeSource {
   absl::Mutex mu_;
   std::string data_;
 };
-
-std::string RandomBytes(size_t n, uint64_t seed) {
-  Random random(seed);
-  std::string data(n, '\0');
-  for (char& c : data) c = static_cast<char>(random.Next());
-  return data;
-}
 
 constexpr uint64_t kBlock = 64 << 10;
 

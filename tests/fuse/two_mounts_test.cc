@@ -8,20 +8,11 @@
 #include "absl/strings/str_split.h"
 #include "common/random.h"
 #include "gtest/gtest.h"
+#include "tests/testutil/files.h"
 #include "tests/fuse/fuse_test_util.h"
 
 namespace dfs::testing {
 namespace {
-
-std::string RandomBytes(size_t n, uint64_t seed) {
-  Random random(seed);
-  std::string data(n, '\0');
-  for (size_t i = 0; i < n; i += 8) {
-    uint64_t word = random.Next();
-    std::memcpy(&data[i], &word, std::min<size_t>(8, n - i));
-  }
-  return data;
-}
 
 class TwoMountsTest : public ::testing::Test {
  protected:

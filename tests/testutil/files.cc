@@ -3,13 +3,26 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <vector>
 
 #include "absl/strings/str_format.h"
+#include "common/random.h"
 #include "tests/testutil/process.h"
 
 namespace dfs::testing {
+
+std::string RandomBytes(size_t n, uint64_t seed) {
+  Random random(seed);
+  std::string data(n, '\0');
+  for (size_t i = 0; i < n; i += 8) {
+    uint64_t word = random.Next();
+    std::memcpy(&data[i], &word, std::min<size_t>(8, n - i));
+  }
+  return data;
+}
 
 void WriteRandomFile(const std::string& path, uint64_t size, uint64_t seed) {
   FILE* f = std::fopen(path.c_str(), "wb");

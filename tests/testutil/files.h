@@ -6,6 +6,8 @@
 
 namespace dfs::testing {
 
+// `n` pseudo-random bytes, a function of `seed`.
+std::string RandomBytes(size_t n, uint64_t seed);
 // Writes `size` pseudo-random bytes (a function of `seed`) to `path`.
 void WriteRandomFile(const std::string& path, uint64_t size, uint64_t seed);
 // Hex SHA-256 of a file's content (via coreutils' sha256sum).
