@@ -226,8 +226,6 @@ void RaftCommandLog::Loop() {
 }
 
 void RaftCommandLog::HandleReady(raft::Ready ready) {
-  // 1. Persist (one synced batch: the group commit), fail-stop on error.
-  DFS_CHECK_OK(storage_->SaveReady(ready));
   // Membership takes effect when appended: refresh the address book before sending.
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -236,14 +234,12 @@ void RaftCommandLog::HandleReady(raft::Ready ready) {
       addresses_[m.address()] = m.id();
     }
   }
-  // 2. Send.
-  for (raft::Message& m : ready.messages) {
-    const uint64_t to = m.to();  // read before `m` is moved from
-    std::string address = AddressOf(to);
-    DFS_LOG(DEBUG) << "send " << raft::MessageType_Name(m.type()) << " to " << address
-                   << " term " << m.term() << (m.reject() ? " reject" : "");
-    if (!address.empty()) transport_.Send(to, address, std::move(m));
-  }
+  // 0. A leader's appends go out first: the followers' fsyncs overlap ours.
+  SendMessages(ready, /*before_persist=*/true);
+  // 1. Persist (one synced batch: the group commit), fail-stop on error.
+  DFS_CHECK_OK(storage_->SaveReady(ready));
+  // 2. Send the rest (votes and acks vouch for what is now durable).
+  SendMessages(ready, /*before_persist=*/false);
   // 3. Apply.
   if (ready.snapshot) {
     const uint64_t index = ready.snapshot->metadata().index();
@@ -281,6 +277,22 @@ void RaftCommandLog::HandleReady(raft::Ready ready) {
   }
   // 4. Advance.
   node_->Advance(ready);
+}
+
+void RaftCommandLog::SendMessages(raft::Ready& ready, bool before_persist) {
+  std::vector<raft::Message> kept;
+  for (raft::Message& m : ready.messages) {
+    if (before_persist && !ready.SendableBeforePersist(m)) {
+      kept.push_back(std::move(m));
+      continue;
+    }
+    const uint64_t to = m.to();  // read before `m` is moved from
+    std::string address = AddressOf(to);
+    DFS_LOG(DEBUG) << "send " << raft::MessageType_Name(m.type()) << " to " << address
+                   << " term " << m.term() << (m.reject() ? " reject" : "");
+    if (!address.empty()) transport_.Send(to, address, std::move(m));
+  }
+  ready.messages = std::move(kept);  // what is left for after the persist
 }
 
 void RaftCommandLog::ApplyEntry(const raft::Entry& entry) {
@@ -392,6 +404,27 @@ void RaftCommandLog::SetBlockedPeers(const std::vector<std::string>& addresses) 
   std::set<uint64_t> ids;
   for (const std::string& address : addresses) ids.insert(MemberIdForAddress(address));
   transport_.SetBlocked(std::move(ids));
+}
+
+grpc::Status RaftServiceImpl::Stream(grpc::ServerContext* context,
+                                     grpc::ServerReader<raft::MessageBatch>* reader,
+                                     raft::SendResponse*) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopped_) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "master is shutting down");
+    streams_.insert(context);
+  }
+  raft::MessageBatch batch;
+  while (reader->Read(&batch)) log_->Receive(batch);
+  std::lock_guard<std::mutex> lock(mu_);
+  streams_.erase(context);
+  return grpc::Status::OK;
+}
+
+void RaftServiceImpl::Stop() {
+  std::lock_guard<std::mutex> lock(mu_);
+  stopped_ = true;
+  for (grpc::ServerContext* context : streams_) context->TryCancel();
 }
 
 }  // namespace dfs

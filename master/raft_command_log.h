@@ -23,6 +23,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -90,6 +91,9 @@ class RaftCommandLog : public CommandLog {
   absl::Status RunOnLoop(std::function<absl::Status(raft::RaftNode&)> fn);
   void Loop();
   void HandleReady(raft::Ready ready);
+  // Sends the Ready's messages (before_persist: only those that may leave before it is persisted)
+  // and removes them from it.
+  void SendMessages(raft::Ready& ready, bool before_persist);
   void ApplyEntry(const raft::Entry& entry);
   void FailPending(const absl::Status& status);
   void MaybeCompact(bool force);
@@ -133,18 +137,20 @@ class RaftCommandLog : public CommandLog {
   std::thread loop_;
 };
 
-// The gRPC face of the Raft transport: peers' messages go to the log's loop.
+// The gRPC face of the Raft transport: peers' streams of messages go to the log's loop.
 class RaftServiceImpl final : public raft::RaftService::Service {
  public:
   explicit RaftServiceImpl(RaftCommandLog* log) : log_(log) {}
-  grpc::Status Send(grpc::ServerContext*, const raft::MessageBatch* batch,
-                    raft::SendResponse*) override {
-    log_->Receive(*batch);
-    return grpc::Status::OK;
-  }
+  grpc::Status Stream(grpc::ServerContext* context, grpc::ServerReader<raft::MessageBatch>* reader,
+                      raft::SendResponse*) override;
+  // Ends every open stream now (they never end on their own), so that server shutdown is prompt.
+  void Stop();
 
  private:
   RaftCommandLog* log_;
+  std::mutex mu_;
+  bool stopped_ = false;                      // guarded by mu_
+  std::set<grpc::ServerContext*> streams_;    // guarded by mu_
 };
 
 }  // namespace dfs

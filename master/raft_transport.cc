@@ -1,5 +1,6 @@
 #include "master/raft_transport.h"
 
+#include "common/clock.h"
 #include "common/logging.h"
 #include "common/rpc.h"
 
@@ -9,7 +10,9 @@ namespace {
 // A peer that does not drain its queue loses messages beyond this; Raft resends what matters.
 constexpr size_t kMaxQueuedBytes = 64 << 20;
 constexpr size_t kMaxBatchBytes = 4 << 20;
-constexpr int64_t kSendTimeoutMs = 3000;
+constexpr int64_t kStreamLifetimeMs = 10000;
+
+int64_t NowMs() { return RealClock::Get()->MonotonicNanos() / 1000000; }
 
 }  // namespace
 
@@ -42,8 +45,33 @@ bool RaftTransport::IsBlocked(uint64_t id) {
 }
 
 void RaftTransport::PeerLoop(uint64_t id) {
+  // One client stream to the peer, replaced when it breaks and every kStreamLifetimeMs / 2: its
+  // deadline bounds how long a write can hang on a peer that stopped reading (a partition).
   std::unique_ptr<raft::RaftService::Stub> stub;
   std::string stub_address;
+  std::unique_ptr<grpc::ClientContext> context;
+  std::unique_ptr<grpc::ClientWriter<raft::MessageBatch>> stream;
+  raft::SendResponse response;
+  int64_t stream_opened_ms = 0;
+  auto set_active = [&](grpc::ClientContext* active) {
+    std::lock_guard<std::mutex> lock(mu_);
+    peers_[id]->stream_context = active;
+  };
+  auto close_stream = [&](bool graceful) {
+    if (!stream) return;
+    if (graceful) {
+      stream->WritesDone();
+    } else {
+      context->TryCancel();
+    }
+    grpc::Status status = stream->Finish();
+    if (!status.ok()) {
+      DFS_LOG(DEBUG) << "raft stream to " << stub_address << " ended: " << status.error_message();
+    }
+    set_active(nullptr);
+    stream.reset();
+    context.reset();
+  };
   for (;;) {
     raft::MessageBatch batch;
     batch.set_from_address(self_address_);
@@ -52,7 +80,7 @@ void RaftTransport::PeerLoop(uint64_t id) {
       std::unique_lock<std::mutex> lock(mu_);
       Peer& peer = *peers_[id];
       cv_.wait(lock, [&] { return stopping_ || !peer.queue.empty(); });
-      if (stopping_) return;
+      if (stopping_) break;
       size_t bytes = 0;
       while (!peer.queue.empty() && (bytes == 0 || bytes < kMaxBatchBytes)) {
         bytes += peer.queue.front().ByteSizeLong();
@@ -62,18 +90,24 @@ void RaftTransport::PeerLoop(uint64_t id) {
       peer.queued_bytes -= std::min(peer.queued_bytes, bytes);
       address = peer.address;
     }
+    const int64_t now_ms = NowMs();
+    if (address != stub_address || now_ms - stream_opened_ms > kStreamLifetimeMs / 2) {
+      close_stream(/*graceful=*/true);
+    }
     if (address != stub_address) {
       stub = raft::RaftService::NewStub(GetChannel(address));
       stub_address = address;
     }
-    grpc::ClientContext context;
-    SetTimeout(&context, kSendTimeoutMs);
-    raft::SendResponse response;
-    grpc::Status status = stub->Send(&context, batch, &response);  // best effort: Raft copes
-    if (!status.ok()) {
-      DFS_LOG(DEBUG) << "raft send to " << address << " failed: " << status.error_message();
+    if (!stream) {
+      context = std::make_unique<grpc::ClientContext>();
+      SetTimeout(context.get(), kStreamLifetimeMs);
+      stream = stub->Stream(context.get(), &response);
+      stream_opened_ms = now_ms;
+      set_active(context.get());
     }
+    if (!stream->Write(batch)) close_stream(/*graceful=*/false);  // best effort: Raft copes
   }
+  close_stream(/*graceful=*/false);
 }
 
 void RaftTransport::Shutdown() {
@@ -82,7 +116,11 @@ void RaftTransport::Shutdown() {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return;
     stopping_ = true;
-    for (auto& [id, peer] : peers_) threads.push_back(std::move(peer->thread));
+    for (auto& [id, peer] : peers_) {
+      // A write blocked on a peer that stopped reading returns once its stream is cancelled.
+      if (peer->stream_context != nullptr) peer->stream_context->TryCancel();
+      threads.push_back(std::move(peer->thread));
+    }
   }
   cv_.notify_all();
   for (auto& thread : threads) {

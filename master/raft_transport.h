@@ -1,5 +1,6 @@
-// RaftTransport: delivers Raft messages to peer masters over gRPC (RaftService.Send), one sender
-// thread per peer so that a slow or dead peer never blocks the Raft loop or the other peers.
+// RaftTransport: delivers Raft messages to peer masters over gRPC (a RaftService.Stream per
+// peer), one sender thread per peer so that a slow or dead peer never blocks the Raft loop or the
+// other peers.
 // Delivery is best effort — Raft tolerates loss, so a failed batch is dropped, not retried.
 //
 // A test hook can block delivery to chosen peers (a partition without iptables).
@@ -39,6 +40,7 @@ class RaftTransport {
     std::deque<raft::Message> queue;
     size_t queued_bytes = 0;
     std::thread thread;
+    grpc::ClientContext* stream_context = nullptr;  // the open stream's, to cancel it on shutdown
   };
   void PeerLoop(uint64_t id);
 

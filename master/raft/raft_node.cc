@@ -831,6 +831,7 @@ void RaftNode::ReleaseReads() {
     RespondRead(pending_reads_.front());
     pending_reads_.pop_front();
   }
+  if (!pending_reads_.empty() && acked >= hb_seq_) read_round_needed_ = true;
 }
 
 bool RaftNode::LeaseValid() const {
@@ -868,7 +869,9 @@ void RaftNode::HandleReadIndexRequest(uint64_t from, std::string context) {
   // leader when the request arrived, and read.index covers every write acknowledged before it.
   read.required_seq = hb_seq_ + 1;
   pending_reads_.push_back(std::move(read));
-  read_round_needed_ = true;
+  // One read round in flight at a time: reads that arrive meanwhile share the next round, sent
+  // when this one is acknowledged (ReleaseReads) -- group commit for reads.
+  if (QuorumAckedSeq() >= hb_seq_) read_round_needed_ = true;
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -998,6 +1001,7 @@ Ready RaftNode::GetReady() {
   if (!SameHardState(hs, prev_hard_state_)) {
     if (hs.term() != prev_hard_state_.term() || hs.vote() != prev_hard_state_.vote()) {
       rd.must_sync = true;
+      rd.term_or_vote_changed = true;
     }
     rd.hard_state = hs;
     prev_hard_state_ = hs;

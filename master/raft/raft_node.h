@@ -28,12 +28,14 @@
 //                  node.Propose(cmd) / ProposeConfChange / ReadIndex / TransferLeadership
 //     if node.HasReady():
 //       rd = node.GetReady()
+//       0. send the messages for which rd.SendableBeforePersist(m) (a leader's appends and
+//          heartbeats), so that followers write to disk while the leader does
 //       1. persist: storage->SaveReady(rd)  (hard state + snapshot + entries, one batch, fsync
 //          if rd.must_sync) -- one fsync for every proposal that went into this Ready: group
 //          commit. A failed write is fatal: abort the process (its disk state is unknown).
-//       2. send rd.messages (only now: a vote or an append ack must never leave before the state
-//          it vouches for is durable); delivery may fail, drop, reorder, duplicate -- Raft copes,
-//          so the transport never retries or blocks the loop. Batch per peer (MessageBatch).
+//       2. send the other rd.messages (only now: a vote or an append ack must never leave before
+//          the state it vouches for is durable); delivery may fail, drop, reorder, duplicate --
+//          Raft copes, so the transport never retries or blocks the loop. Batch per peer.
 //       3. apply: if rd.snapshot, restore the state machine from rd.snapshot->data();
 //          then apply rd.committed_entries in order (ENTRY_NORMAL: the command;
 //          ENTRY_CONF_CHANGE: a ConfChangeRecord, e.g. connect to a new member, or shut down
@@ -147,9 +149,20 @@ struct Ready {
   std::vector<Entry> entries;           // append, replacing any stored suffix from entries[0]
   std::optional<Snapshot> snapshot;     // received from the leader: persist, then restore from it
   std::vector<Entry> committed_entries; // apply in order (after the snapshot, if any)
-  std::vector<Message> messages;        // send after persisting
+  std::vector<Message> messages;        // send after persisting, except SendableBeforePersist
   std::vector<ReadState> read_states;
   bool must_sync = false;  // entries, snapshot, term or vote changed: fsync before sending
+  bool term_or_vote_changed = false;
+
+  // True for the messages that may leave before this Ready is persisted, so that a leader's disk
+  // write overlaps its followers' (Raft thesis 10.2.1): a leader's appends, heartbeats and
+  // snapshot chunks vouch for nothing on its own disk (it counts its own log toward commit only
+  // once persisted), as long as the term and vote they carry are already durable. Votes and
+  // acknowledgements always wait for the persist.
+  bool SendableBeforePersist(const Message& m) const {
+    return !term_or_vote_changed &&
+           (m.type() == MSG_APP || m.type() == MSG_HEARTBEAT || m.type() == MSG_SNAP);
+  }
 
   bool empty() const {
     return !soft_state && !hard_state && entries.empty() && !snapshot &&

@@ -307,9 +307,23 @@ void Simulation::Process(Node& n) {
             " leader ", rd.soft_state->leader);
     }
     CheckReadyEntries(n, rd);
+    bool sent_early = false;
+    for (const Message& m : rd.messages) {
+      if (rd.SendableBeforePersist(m)) {
+        Send(m);
+        sent_early = true;
+      }
+    }
+    if (sent_early && rd.must_sync && !healed_ && rng_.Chance(o_.crash_before_persist)) {
+      // The leader's appends are out, its own write is not: the crash loses it.
+      CrashNode(n);
+      return;
+    }
     absl::Status s = n.storage.SaveReady(rd);
     if (!s.ok()) Fail("save: " + s.ToString());
-    for (const Message& m : rd.messages) Send(m);
+    for (const Message& m : rd.messages) {
+      if (!rd.SendableBeforePersist(m)) Send(m);
+    }
     if (rd.snapshot) RestoreSnapshot(n, *rd.snapshot, "install");
     bool removed = false;
     for (const Entry& e : rd.committed_entries) {

@@ -31,6 +31,7 @@ struct SimOptions {
   double drop_rate = 0.05;
   double dup_rate = 0.03;
   int max_delay_ticks = 3;    // extra delivery delay, uniform in [0, max]
+  double crash_before_persist = 0.01;  // a leader crashes between its early sends and its fsync
   bool lease_reads = false;
   bool pre_vote = true;
   bool check_quorum = true;
