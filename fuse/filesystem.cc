@@ -249,8 +249,13 @@ void FileSystem::ApplyPendingLocked(const InodeState& state, Attr* attr) {
 
 absl::Status FileSystem::CommitData(InodeState& state, bool append, uint64_t offset,
                                     const WrittenData& data) {
-  DFS_ASSIGN_OR_RETURN(CommitWriteResponse committed,
-                       StaleIfGone(client_->CommitWrite(state.inode, append, offset, data)));
+  absl::StatusOr<CommitWriteResponse> result =
+      StaleIfGone(client_->CommitWrite(state.inode, append, offset, data));
+  // Every commit changes the content, also those the buffer makes by itself when it fills in
+  // the middle of a write: extents cached by open handles are stale (even after a failure,
+  // which may have been applied).
+  state.data_version.fetch_add(1);
+  DFS_ASSIGN_OR_RETURN(CommitWriteResponse committed, std::move(result));
   if (append) {
     // The kernel cached the appended bytes (through other handles' views) at the end it
     // believed in; the master may have put them elsewhere. Forget both.

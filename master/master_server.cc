@@ -75,7 +75,6 @@ void MasterServer::Wait() {
 
 void MasterServer::Shutdown() {
   if (maintenance_) maintenance_->Stop();
-  if (raft_service_) raft_service_->Stop();
   if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   if (log_) log_->Shutdown();
 }

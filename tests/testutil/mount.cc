@@ -72,59 +72,82 @@ std::string FindProgram(const std::string& name) {
   return "";
 }
 
+absl::Status WaitForFuseMount(const std::string& mountpoint, Process& daemon,
+                              const std::string& name, const std::function<std::string()>& log) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (IsFuseMounted(mountpoint)) return absl::OkStatus();
+    if (auto exited = daemon.Wait(0); exited.ok()) {
+      return absl::InternalError(
+          absl::StrCat(name, " exited with ", *exited, " before mounting:\n", log()));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return absl::DeadlineExceededError(absl::StrCat(name, " did not mount in 20 s:\n", log()));
+}
+
+absl::Status UnmountFuse(const std::string& mountpoint, Process& daemon, const std::string& name,
+                         const std::function<std::string()>& log) {
+  const std::string fusermount = FindProgram("fusermount3");
+  absl::Status result;
+  if (IsFuseMounted(mountpoint)) {
+    CommandResult r = RunCommand({fusermount, "-u", mountpoint}, 30000);
+    if (r.exit_code != 0) {
+      // Still in use (a test failed with files open): detach now, the kernel finishes later.
+      result = absl::InternalError(absl::StrCat("fusermount3 -u failed: ", r.err));
+      RunCommand({fusermount, "-u", "-z", mountpoint}, 30000);
+    }
+  }
+  if (daemon.running()) {
+    absl::StatusOr<int> code = daemon.Wait(20000);
+    if (!code.ok()) {
+      daemon.Kill();
+      if (result.ok()) result = absl::InternalError(name + " did not exit after unmount; killed");
+    } else if (*code != 0 && result.ok()) {
+      result = absl::InternalError(absl::StrCat(name, " exited with ", *code, ":\n", log()));
+    }
+  }
+  // A killed daemon leaves a dead mount ("transport endpoint is not connected").
+  if (IsFuseMounted(mountpoint)) RunCommand({fusermount, "-u", "-z", mountpoint}, 30000);
+  return result;
+}
+
 FuseMount::~FuseMount() { (void)Unmount(); }
 
 absl::Status FuseMount::Mount(const std::string& masters,
-                              const std::vector<std::string>& extra_flags) {
+                              const std::vector<std::string>& extra_flags,
+                              const std::vector<std::string>& exec_prefix) {
   if (process_.running()) return absl::FailedPreconditionError("already mounted");
   mountpoint_ = dir_.path() + "/mnt";
   log_path_ = dir_.path() + "/dfs-fuse.log";
   ::mkdir(mountpoint_.c_str(), 0755);
-  std::vector<std::string> argv = {BinDir() + "/dfs-fuse", "-f", "--masters=" + masters};
+  std::vector<std::string> argv = exec_prefix;
+  argv.insert(argv.end(), {BinDir() + "/dfs-fuse", "-f", "--masters=" + masters,
+                           "--http_listen=127.0.0.1:0", "--http_port_file=" + HttpPortFile()});
   argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
   argv.push_back(mountpoint_);
   if (absl::Status status = process_.Start(argv, log_path_); !status.ok()) return status;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (IsFuseMounted(mountpoint_)) return absl::OkStatus();
-    if (auto exited = process_.Wait(0); exited.ok()) {
-      return absl::InternalError(
-          absl::StrCat("dfs-fuse exited with ", *exited, " before mounting:\n", Log()));
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  (void)Unmount();
-  return absl::DeadlineExceededError(absl::StrCat("dfs-fuse did not mount in 20 s:\n", Log()));
+  absl::Status status = WaitForFuseMount(mountpoint_, process_, "dfs-fuse", [this] { return Log(); });
+  if (!status.ok()) (void)Unmount();
+  return status;
 }
 
 bool FuseMount::mounted() const { return !mountpoint_.empty() && IsFuseMounted(mountpoint_); }
 
 absl::Status FuseMount::Unmount() {
   if (mountpoint_.empty()) return absl::OkStatus();
-  const std::string fusermount = FindProgram("fusermount3");
-  absl::Status result;
-  if (mounted()) {
-    CommandResult r = RunCommand({fusermount, "-u", mountpoint_}, 30000);
-    if (r.exit_code != 0) {
-      // Still in use (a test failed with files open): detach now, the kernel finishes later.
-      result = absl::InternalError(absl::StrCat("fusermount3 -u failed: ", r.err));
-      RunCommand({fusermount, "-u", "-z", mountpoint_}, 30000);
-    }
-  }
-  if (process_.running()) {
-    absl::StatusOr<int> code = process_.Wait(20000);
-    if (!code.ok()) {
-      process_.Kill();
-      if (result.ok()) result = absl::InternalError("dfs-fuse did not exit after unmount; killed");
-    } else if (*code != 0 && result.ok()) {
-      result = absl::InternalError(absl::StrCat("dfs-fuse exited with ", *code, ":\n", Log()));
-    }
-  }
-  // A killed dfs-fuse leaves a dead mount ("transport endpoint is not connected").
-  if (mounted()) RunCommand({fusermount, "-u", "-z", mountpoint_}, 30000);
-  return result;
+  return UnmountFuse(mountpoint_, process_, "dfs-fuse", [this] { return Log(); });
 }
 
 std::string FuseMount::Log() const { return ReadTail(log_path_, 6000); }
+
+std::string FuseMount::HttpPortFile() const { return dir_.path() + "/dfs-fuse.http"; }
+
+std::string FuseMount::http_address() const {
+  std::ifstream in(HttpPortFile());
+  std::string address;
+  std::getline(in, address);
+  return address;
+}
 
 }  // namespace dfs::testing
