@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/crc32c.h"
+#include "common/errors.h"
 #include "common/logging.h"
 #include "common/status.h"
 
@@ -68,6 +69,8 @@ absl::Status ChunkWriter::Pump(bool flush) {
       // A failed allocation is no pipeline failure: there is nothing to exclude, but it still
       // uses an attempt so that a cluster without datanodes does not loop forever.
       status = OpenPipeline(/*final_size_known=*/flush);
+      // A read-only cluster (safe mode) refuses every allocation: trying again cannot help.
+      if (ErrnoOf(status) == EROFS) return status;
       if (!status.ok()) {
         DFS_LOG(WARNING) << "allocating a chunk failed: " << status;
         // Perhaps the exclusions left the master too few datanodes; they may be back by now.

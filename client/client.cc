@@ -498,11 +498,22 @@ absl::StatusOr<Attr> Client::Put(int fd, absl::string_view remote, const PutOpti
 
 absl::StatusOr<Attr> Client::Get(absl::string_view remote, const ByteSink& sink,
                                  const ProgressCallback& progress) {
-  DFS_ASSIGN_OR_RETURN(Attr attr, ResolvePath(remote, /*follow_last=*/true));
-  if (attr.type() == FILE_TYPE_DIRECTORY) return FsError(EISDIR, "is a directory");
-  if (attr.type() != FILE_TYPE_REGULAR) return FsError(EINVAL, "not a regular file");
-  DFS_RETURN_IF_ERROR(ReadStream(attr.inode(), 0, kToEnd, sink, progress).status());
-  return attr;
+  // A concurrent `put -f` may replace the inode between the lookup and the read: the name still
+  // exists, so look it up again (only while nothing has reached the sink).
+  constexpr int kAttempts = 5;
+  for (int attempt = 1;; ++attempt) {
+    DFS_ASSIGN_OR_RETURN(Attr attr, ResolvePath(remote, /*follow_last=*/true));
+    if (attr.type() == FILE_TYPE_DIRECTORY) return FsError(EISDIR, "is a directory");
+    if (attr.type() != FILE_TYPE_REGULAR) return FsError(EINVAL, "not a regular file");
+    bool wrote = false;
+    auto tracking_sink = [&](absl::string_view data) {
+      wrote = true;
+      return sink(data);
+    };
+    absl::Status read = ReadStream(attr.inode(), 0, kToEnd, tracking_sink, progress).status();
+    if (read.ok()) return attr;
+    if (!absl::IsNotFound(read) || wrote || attempt == kAttempts) return read;
+  }
 }
 
 absl::Status Client::Remove(absl::string_view path, bool recursive) {

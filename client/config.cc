@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/file_util.h"
+#include "common/rpc_security.h"
 
 namespace dfs {
 namespace {
@@ -35,7 +36,36 @@ absl::StatusOr<std::optional<ClientConfig>> LoadConfigFile(const std::string& pa
   if (!config.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": ", config.status().message()));
   }
+  // Paths in a config file are relative to it, not to wherever the client runs.
+  const std::string dir = path.substr(0, path.rfind('/') + 1);
+  for (std::string* file : {&config->secret_file, &config->tls_ca}) {
+    if (!file->empty() && (*file)[0] != '/') *file = dir + *file;
+  }
   return std::optional<ClientConfig>(*std::move(config));
+}
+
+// The config file that supplies settings other than the masters: DFS_CONFIG's, else the default
+// one; none if it cannot be read (the masters' discovery reports such errors).
+std::optional<ClientConfig> SettingsFile(const MasterSources& sources) {
+  std::string path;
+  if (Set(sources.env_config)) {
+    path = *sources.env_config;
+  } else if (Set(sources.home)) {
+    path = absl::StrCat(*sources.home, "/.config/dfs/client.conf");
+  } else {
+    return std::nullopt;
+  }
+  absl::StatusOr<std::optional<ClientConfig>> config = LoadConfigFile(path, /*must_exist=*/false);
+  if (!config.ok()) return std::nullopt;
+  return *std::move(config);
+}
+
+// First set of: flag, environment, config file.
+std::string FirstSet(const std::optional<std::string>& flag, const std::optional<std::string>& env,
+                     const std::string& file) {
+  if (Set(flag)) return *flag;
+  if (Set(env)) return *env;
+  return file;
 }
 
 }  // namespace
@@ -46,6 +76,8 @@ MasterSources MasterSourcesFromEnvironment(std::optional<std::string> flag) {
   sources.env_masters = Getenv("DFS_MASTERS");
   sources.env_config = Getenv("DFS_CONFIG");
   sources.home = Getenv("HOME");
+  sources.env_secret_file = Getenv("DFS_SECRET_FILE");
+  sources.env_tls_ca = Getenv("DFS_TLS_CA");
   return sources;
 }
 
@@ -102,12 +134,20 @@ absl::StatusOr<ClientConfig> ParseClientConfig(absl::string_view text) {
       int64_t v;
       if (!absl::SimpleAtoi(value, &v) || v <= 0) return bad_value();
       config.op_timeout_ms = v;
+    } else if (key == "secret_file") {
+      if (value.empty()) return bad_value();
+      config.secret_file = std::string(value);
+    } else if (key == "tls_ca") {
+      if (value.empty()) return bad_value();
+      config.tls_ca = std::string(value);
     }
   }
   return config;
 }
 
-absl::StatusOr<DiscoveredConfig> DiscoverConfig(const MasterSources& sources) {
+namespace {
+
+absl::StatusOr<DiscoveredConfig> DiscoverMasters(const MasterSources& sources) {
   DiscoveredConfig result;
   if (Set(sources.flag)) {
     absl::StatusOr<std::vector<std::string>> masters = ParseMasterList(*sources.flag);
@@ -152,11 +192,37 @@ absl::StatusOr<DiscoveredConfig> DiscoverConfig(const MasterSources& sources) {
   return absl::NotFoundError("no cluster configured");
 }
 
+}  // namespace
+
+absl::StatusOr<DiscoveredConfig> DiscoverConfig(const MasterSources& sources) {
+  absl::StatusOr<DiscoveredConfig> result = DiscoverMasters(sources);
+  if (!result.ok()) return result;
+  ClientConfig& config = result->config;
+  if (result->source == "--masters" || result->source == "DFS_MASTERS") {
+    // No config file was read; one may still hold the credential and the CA.
+    if (std::optional<ClientConfig> file = SettingsFile(sources)) {
+      config.secret_file = file->secret_file;
+      config.tls_ca = file->tls_ca;
+    }
+  }
+  config.secret_file =
+      FirstSet(sources.secret_file_flag, sources.env_secret_file, config.secret_file);
+  config.tls_ca = FirstSet(sources.tls_ca_flag, sources.env_tls_ca, config.tls_ca);
+  return result;
+}
+
 void ApplyConfig(const ClientConfig& config, ClientOptions* options) {
   if (!config.masters.empty()) options->masters = config.masters;
   if (config.chunk_size_bytes) options->chunk_size_bytes = *config.chunk_size_bytes;
   if (config.rpc_timeout_ms) options->rpc_timeout_ms = *config.rpc_timeout_ms;
   if (config.op_timeout_ms) options->op_timeout_ms = *config.op_timeout_ms;
+}
+
+absl::Status ConfigureClientSecurity(const ClientConfig& config) {
+  RpcSecurityOptions security;
+  security.secret_file = config.secret_file;
+  security.tls_ca = config.tls_ca;
+  return ConfigureRpcSecurity(security);
 }
 
 }  // namespace dfs

@@ -8,26 +8,41 @@
 #include <chrono>
 #include <map>
 #include <mutex>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/logging.h"
+#include "common/rpc_metrics.h"
+#include "common/rpc_security.h"
 
 namespace dfs {
 
 std::shared_ptr<grpc::Channel> GetChannel(const std::string& address) {
+  return GetChannel(address, DefaultRpcSecurity());
+}
+
+std::shared_ptr<grpc::Channel> GetChannel(const std::string& address,
+                                          const std::shared_ptr<const RpcSecurity>& security) {
   static std::mutex mu;
-  static auto* channels = new std::map<std::string, std::shared_ptr<grpc::Channel>>;
+  // Keyed by the settings too: tests call one address with several credentials. The map holds
+  // the settings, so a key's pointer is never reused.
+  using Key = std::pair<std::string, std::shared_ptr<const RpcSecurity>>;
+  static auto* channels = new std::map<Key, std::shared_ptr<grpc::Channel>>;
   std::lock_guard<std::mutex> lock(mu);
-  auto& channel = (*channels)[address];
+  auto& channel = (*channels)[Key(address, security)];
   if (!channel) {
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(kMaxMessageBytes);
     args.SetMaxSendMessageSize(kMaxMessageBytes);
+    args.SetInt(GRPC_ARG_MAX_METADATA_SIZE, kMaxMetadataBytes);
     // Fail fast and reconnect quickly when a peer restarts.
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
     args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
-    channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+    channel = grpc::experimental::CreateCustomChannelWithInterceptors(
+        address, ChannelCredentialsFor(*security), args, ClientInterceptorsFor(security));
   }
   return channel;
 }
@@ -35,12 +50,28 @@ std::shared_ptr<grpc::Channel> GetChannel(const std::string& address) {
 void ConfigureServerBuilder(grpc::ServerBuilder* builder) {
   builder->SetMaxReceiveMessageSize(kMaxMessageBytes);
   builder->SetMaxSendMessageSize(kMaxMessageBytes);
+  // A hostile or runaway client gets a bounded share of a server (see rpc.h).
+  builder->AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, kMaxConcurrentStreams);
+  builder->AddChannelArgument(GRPC_ARG_MAX_METADATA_SIZE, kMaxMetadataBytes);
+  // Every service of every process gets RPC counts and latencies (common/rpc_metrics.h).
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(NewRpcMetricsInterceptorFactory());
+  builder->experimental().SetInterceptorCreators(std::move(interceptors));
 }
 
 absl::StatusOr<std::unique_ptr<grpc::Server>> StartServer(
     grpc::ServerBuilder* builder, const std::string& listen_address, std::string* bound_address) {
+  std::shared_ptr<const RpcSecurity> security = DefaultRpcSecurity();
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      ServerCredentialsFor(*security);
+  if (!credentials.ok()) return credentials.status();
+  if (!security->credential) {
+    DFS_LOG(WARNING) << "serving " << listen_address
+                     << " WITHOUT authentication: anyone who can connect may call anything; "
+                        "give --secret_file (dfsadmin init writes one)";
+  }
   int port = 0;
-  builder->AddListeningPort(listen_address, grpc::InsecureServerCredentials(), &port);
+  builder->AddListeningPort(listen_address, *credentials, &port);
   ConfigureServerBuilder(builder);
   std::unique_ptr<grpc::Server> server = builder->BuildAndStart();
   if (!server || port == 0) {

@@ -19,6 +19,7 @@
 #include "common/crc32c.h"
 #include "common/file_util.h"
 #include "common/logging.h"
+#include "common/metrics.h"
 #include "common/status.h"
 
 namespace dfs {
@@ -139,6 +140,11 @@ absl::Status ChunkWriter::Append(std::string_view data) {
   DFS_RETURN_IF_ERROR(error_);
   error_ = WriteAll(data);
   DFS_RETURN_IF_ERROR(error_);
+  static metrics::Counter* const written = metrics::Registry::Default()
+      .Counter("dfs_datanode_written_bytes_total",
+               "Bytes written into chunk files: client writes and replica copies.")
+      ->Get();
+  written->Increment(data.size());
   length_ += data.size();
   chunk_crc_ = Crc32cExtend(chunk_crc_, data.data(), data.size());
   while (!data.empty()) {

@@ -22,6 +22,12 @@ absl::Status DatanodeOptions::Validate() const {
   if (data_dir.empty()) return absl::InvalidArgumentError("data_dir is required");
   absl::Status status = ValidateHostPort(listen_address);
   if (!status.ok()) return absl::InvalidArgumentError(absl::StrCat("listen: ", status.message()));
+  if (!http_listen_address.empty()) {
+    status = ValidateHostPort(http_listen_address);
+    if (!status.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("http_listen: ", status.message()));
+    }
+  }
   for (const std::string& master : masters) {
     status = ValidateHostPort(master);
     if (!status.ok()) {

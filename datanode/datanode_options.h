@@ -15,6 +15,10 @@ struct DatanodeOptions {
   std::string data_dir;
   // host:port for the DatanodeService; port 0 picks a free port.
   std::string listen_address = "127.0.0.1:0";
+  // host:port of the HTTP server for /metrics (port 0: a free port); "" for none. Its bound
+  // address is written to http_port_file, if set.
+  std::string http_listen_address;
+  std::string http_port_file;
   // host:port of every master replica. Heartbeats go to all of them, because only the Raft
   // leader acts on them and any replica may be the leader. Empty: no heartbeats (tests).
   std::vector<std::string> masters;

@@ -64,6 +64,15 @@ absl::Status DatanodeServer::Start() {
       [scrubber](HeartbeatRequest* request) { *request->mutable_scrub() = scrubber->stats(); });
   heartbeat_->Start();
   scrubber_->Start();
+  metrics_ = metrics::Registry::Default().AddCollector(
+      [this](metrics::Collection* out) { CollectMetrics(out); });
+  absl::StatusOr<std::unique_ptr<HttpServer>> http =
+      StartHttpServer(options_.http_listen_address, options_.http_port_file);
+  if (!http.ok()) {
+    Shutdown();
+    return http.status();
+  }
+  http_ = *std::move(http);
 
   DFS_LOG(INFO) << "datanode " << id_ << " serving on " << address_ << ", rack " << options_.rack
                 << ", data " << options_.data_dir << ", masters ["
@@ -71,8 +80,30 @@ absl::Status DatanodeServer::Start() {
   return absl::OkStatus();
 }
 
+void DatanodeServer::CollectMetrics(metrics::Collection* out) {
+  out->AddGauge("dfs_datanode_chunks", "Chunks stored on this datanode.", store_->chunk_count());
+  out->AddGauge("dfs_datanode_used_bytes", "Bytes of chunk files on this datanode.",
+                store_->used_bytes());
+  out->AddGauge("dfs_datanode_active_streams", "Chunk reads and writes in progress.",
+                service_->active_streams());
+  ScrubStats scrub = scrubber_->stats();
+  out->AddCounter("dfs_datanode_scrub_passes_total", "Scrubber passes over every chunk completed.",
+                  scrub.passes());
+  out->AddCounter("dfs_datanode_scrub_chunks_total", "Chunks the scrubber verified.",
+                  scrub.chunks_scanned());
+  out->AddCounter("dfs_datanode_scrub_bytes_total", "Bytes the scrubber re-read and verified.",
+                  scrub.bytes_scanned());
+  out->AddCounter("dfs_datanode_scrub_corrupt_total", "Damaged chunks the scrubber found.",
+                  scrub.corrupt_found());
+  out->AddGauge("dfs_datanode_scrub_pass_chunks", "Chunks verified so far in the current pass.",
+                scrub.current_pass_chunks());
+}
+
 void DatanodeServer::Shutdown() {
   if (store_ == nullptr) return;
+  // The metrics read the store, the service and the scrubber: gone first.
+  http_.reset();
+  metrics_.reset();
   // Heartbeats first: a node that is going away should not advertise itself any more.
   heartbeat_.reset();
   scrubber_.reset();

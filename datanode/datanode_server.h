@@ -10,6 +10,8 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "common/http_server.h"
+#include "common/metrics.h"
 #include "datanode/chunk_store.h"
 #include "datanode/datanode_options.h"
 #include "datanode/datanode_service.h"
@@ -46,6 +48,9 @@ class DatanodeServer {
   Scrubber* scrubber() { return scrubber_.get(); }
 
  private:
+  // The datanode's gauges and scrubber counters, read at each scrape.
+  void CollectMetrics(metrics::Collection* out);
+
   const DatanodeOptions options_;
   std::string address_;
   std::unique_ptr<ChunkStore> store_;
@@ -53,6 +58,8 @@ class DatanodeServer {
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<HeartbeatSender> heartbeat_;
   std::unique_ptr<Scrubber> scrubber_;
+  std::unique_ptr<HttpServer> http_;
+  std::unique_ptr<metrics::Registry::CollectorHandle> metrics_;
   std::string id_;
 };
 

@@ -11,9 +11,11 @@
 #include "common/crc32c.h"
 #include "common/grpc_status.h"
 #include "common/logging.h"
+#include "common/metrics.h"
 #include "common/rpc.h"
 #include "common/status.h"
 #include "datanode/replication.h"
+#include "datanode/request_validation.h"
 
 namespace dfs {
 namespace {
@@ -148,15 +150,10 @@ absl::StatusOr<WriteChunkResponse> DatanodeServiceImpl::DoWriteChunk(
     if (context->IsCancelled()) return absl::CancelledError("write cancelled before its header");
     return absl::InvalidArgumentError("write stream ended before its header");
   }
-  if (!request.has_header()) {
-    return absl::InvalidArgumentError("the first WriteChunk message must carry the header");
-  }
+  DFS_RETURN_IF_ERROR(ValidateWriteHeader(request));
   const uint64_t chunk_id = request.header().chunk_id();
   const std::vector<std::string> downstream_addresses(request.header().downstream().begin(),
                                                       request.header().downstream().end());
-  for (const std::string& address : downstream_addresses) {
-    if (address.empty()) return absl::InvalidArgumentError("empty downstream address");
-  }
 
   // Every early return below destroys `writer` (removing the temp file) and `downstream`
   // (cancelling the rest of the chain), so a failed write leaves nothing behind.
@@ -170,9 +167,7 @@ absl::StatusOr<WriteChunkResponse> DatanodeServiceImpl::DoWriteChunk(
 
   bool first = true;
   do {
-    if (!first && request.has_header()) {
-      return absl::InvalidArgumentError("WriteChunk header repeated mid-stream");
-    }
+    DFS_RETURN_IF_ERROR(ValidateWritePiece(request, first, writer->length()));
     // Checked before forwarding, so a piece corrupted on the way here goes no further.
     if (Crc32c(request.data()) != request.data_crc32c()) {
       return absl::DataLossError(absl::StrFormat(
@@ -233,6 +228,7 @@ absl::StatusOr<WriteChunkResponse> DatanodeServiceImpl::DoWriteChunk(
 grpc::Status DatanodeServiceImpl::ReadChunk(grpc::ServerContext* context,
                                             const ReadChunkRequest* request,
                                             grpc::ServerWriter<ReadChunkResponse>* writer) {
+  if (absl::Status s = ValidateRequest(*request); !s.ok()) return ToGrpcStatus(s);
   CallGuard call(&active_calls_);
   CallGuard stream(&active_streams_);
   absl::Status status = DoReadChunk(context, *request, writer);
@@ -268,8 +264,14 @@ absl::Status DatanodeServiceImpl::DoReadChunk(grpc::ServerContext* context,
     DFS_ASSIGN_OR_RETURN(std::string data, chunk->Read(offset, window_end - offset));
     ReadChunkResponse piece;
     piece.set_data_crc32c(Crc32c(data));
+    const size_t bytes = data.size();
     *piece.mutable_data() = std::move(data);
     if (!writer->Write(piece)) return absl::CancelledError("reader went away");
+    static metrics::Counter* const read = metrics::Registry::Default()
+        .Counter("dfs_datanode_read_bytes_total",
+                 "Bytes of chunks served by ReadChunk, to clients and to peers copying a replica.")
+        ->Get();
+    read->Increment(bytes);
     offset = window_end;
   }
   return absl::OkStatus();
@@ -278,6 +280,7 @@ absl::Status DatanodeServiceImpl::DoReadChunk(grpc::ServerContext* context,
 grpc::Status DatanodeServiceImpl::DeleteChunks(grpc::ServerContext* context,
                                                const DeleteChunksRequest* request,
                                                DeleteChunksResponse* response) {
+  if (absl::Status s = ValidateRequest(*request); !s.ok()) return ToGrpcStatus(s);
   CallGuard call(&active_calls_);
   uint32_t deleted = 0;
   for (uint64_t chunk_id : request->chunk_ids()) {
@@ -305,6 +308,7 @@ grpc::Status DatanodeServiceImpl::Identity(grpc::ServerContext* context,
 grpc::Status DatanodeServiceImpl::ReplicateChunk(grpc::ServerContext* context,
                                                  const ReplicateChunkRequest* request,
                                                  ReplicateChunkResponse* response) {
+  if (absl::Status s = ValidateRequest(*request); !s.ok()) return ToGrpcStatus(s);
   CallGuard call(&active_calls_);
   CallGuard stream(&active_streams_);
   absl::Status status = ::dfs::ReplicateChunk(store_, *request, context, response);

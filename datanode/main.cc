@@ -20,6 +20,7 @@
 #include "absl/strings/strip.h"
 #include "common/file_util.h"
 #include "common/logging.h"
+#include "common/security_flags.h"
 #include "datanode/datanode_options.h"
 #include "datanode/datanode_server.h"
 
@@ -37,6 +38,11 @@ ABSL_FLAG(uint64_t, capacity_bytes, 0,
           "Capacity to report to the masters; 0 uses the data directory's file system size.");
 ABSL_FLAG(std::string, port_file, "",
           "If set, the bound host:port is written to this file (atomically) once serving.");
+ABSL_FLAG(std::string, http_listen, "127.0.0.1:0",
+          "host:port of the HTTP server with Prometheus metrics at /metrics; port 0 picks a free "
+          "port (see --http_port_file); empty turns HTTP off.");
+ABSL_FLAG(std::string, http_port_file, "",
+          "If set, the bound HTTP host:port is written to this file once serving.");
 ABSL_FLAG(uint64_t, scrub_bytes_per_sec, 8ull << 20,
           "Rate at which the scrubber re-reads and verifies stored chunks; 0 turns it off.");
 ABSL_FLAG(int64_t, scrub_interval_ms, 6ll * 60 * 60 * 1000,
@@ -97,7 +103,8 @@ int main(int argc, char** argv) {
   // main.cc.
   absl::FlagsUsageConfig usage_config;
   usage_config.contains_help_flags = [](absl::string_view path) {
-    return absl::EndsWith(path, "datanode/main.cc");
+    return absl::EndsWith(path, "datanode/main.cc") ||
+           absl::EndsWith(path, "common/security_flags.cc");
   };
   usage_config.contains_helpshort_flags = usage_config.contains_help_flags;
   absl::SetFlagsUsageConfig(usage_config);
@@ -120,6 +127,8 @@ int main(int argc, char** argv) {
   dfs::DatanodeOptions options;
   options.data_dir = absl::GetFlag(FLAGS_data_dir);
   options.listen_address = absl::GetFlag(FLAGS_listen);
+  options.http_listen_address = absl::GetFlag(FLAGS_http_listen);
+  options.http_port_file = absl::GetFlag(FLAGS_http_port_file);
   for (const std::string& master : absl::GetFlag(FLAGS_masters)) {
     // Tolerate "a, b" and a trailing comma.
     std::string trimmed(absl::StripAsciiWhitespace(master));
@@ -134,6 +143,10 @@ int main(int argc, char** argv) {
     return UsageError(std::string(status.message()));
   }
   const std::string port_file = absl::GetFlag(FLAGS_port_file);
+  if (absl::Status status = dfs::ConfigureRpcSecurity(dfs::RpcSecurityOptionsFromFlags());
+      !status.ok()) {
+    return UsageError(std::string(status.message()));
+  }
 
   // Block the shutdown signals before any thread exists, so every thread inherits the mask and
   // only sigwait below receives them.

@@ -10,6 +10,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -28,7 +29,9 @@
 #include "client/config.h"
 #include "common/clock.h"
 #include "common/errors.h"
+#include "common/http_server.h"
 #include "common/logging.h"
+#include "common/metrics.h"
 #include "fuse/filesystem.h"
 #include "fuse/thread_pool.h"
 
@@ -85,6 +88,7 @@ struct Server {
   Invalidator invalidator;
   std::unique_ptr<FileSystem> fs;
   fuse_session* session = nullptr;
+  std::unique_ptr<HttpServer> http;  // /metrics
 };
 
 Server& ServerOf(fuse_req_t req) { return *static_cast<Server*>(fuse_req_userdata(req)); }
@@ -454,35 +458,60 @@ void OpStatfs(fuse_req_t req, fuse_ino_t) {
   fuse_reply_statfs(req, &st);
 }
 
+// A handler's name as a template argument.
+template <size_t N>
+struct OpName {
+  constexpr OpName(const char (&name)[N]) { std::copy_n(name, N, text); }
+  char text[N];
+};
+
+// Timed<"lookup", OpLookup>::Run is OpLookup observed into
+// dfs_fuse_op_duration_seconds{op="lookup"}: every handler replies before it returns, so its run
+// time is the operation's latency as dfs-fuse sees it.
+template <OpName kName, auto kHandler>
+struct Timed;
+template <OpName kName, typename... Args, void (*kHandler)(fuse_req_t, Args...)>
+struct Timed<kName, kHandler> {
+  static void Run(fuse_req_t req, Args... args) {
+    static metrics::Histogram* const latency =
+        metrics::Registry::Default()
+            .Histogram("dfs_fuse_op_duration_seconds",
+                       "Seconds dfs-fuse took to answer a kernel request, by operation.", {"op"})
+            ->WithLabels({kName.text});
+    metrics::ScopedTimer timer(latency);
+    kHandler(req, args...);
+  }
+};
+
 fuse_lowlevel_ops MakeOps() {
   fuse_lowlevel_ops ops;
   std::memset(&ops, 0, sizeof(ops));
   ops.init = OpInit;
-  ops.lookup = OpLookup;
-  ops.forget = OpForget;
-  ops.forget_multi = OpForgetMulti;
-  ops.getattr = OpGetattr;
-  ops.setattr = OpSetattr;
-  ops.readlink = OpReadlink;
-  ops.mkdir = OpMkdir;
-  ops.unlink = OpUnlink;
-  ops.rmdir = OpRmdir;
-  ops.symlink = OpSymlink;
-  ops.rename = OpRename;
-  ops.link = OpLink;
-  ops.open = OpOpen;
-  ops.create = OpCreate;
-  ops.read = OpRead;
-  ops.write = OpWrite;
-  ops.flush = OpFlush;
-  ops.release = OpRelease;
-  ops.fsync = OpFsync;
-  ops.opendir = OpOpendir;
-  ops.readdir = OpReaddir;
-  ops.readdirplus = OpReaddirplus;
-  ops.releasedir = OpReleasedir;
-  ops.fsyncdir = OpFsyncdir;
-  ops.statfs = OpStatfs;
+  ops.lookup = Timed<"lookup", OpLookup>::Run;
+  ops.forget = Timed<"forget", OpForget>::Run;
+  ops.forget_multi = Timed<"forget_multi", OpForgetMulti>::Run;
+  ops.getattr = Timed<"getattr", OpGetattr>::Run;
+  ops.setattr = Timed<"setattr", OpSetattr>::Run;
+  ops.readlink = Timed<"readlink", OpReadlink>::Run;
+  ops.mkdir = Timed<"mkdir", OpMkdir>::Run;
+  ops.unlink = Timed<"unlink", OpUnlink>::Run;
+  ops.rmdir = Timed<"rmdir", OpRmdir>::Run;
+  ops.symlink = Timed<"symlink", OpSymlink>::Run;
+  ops.rename = Timed<"rename", OpRename>::Run;
+  ops.link = Timed<"link", OpLink>::Run;
+  ops.open = Timed<"open", OpOpen>::Run;
+  ops.create = Timed<"create", OpCreate>::Run;
+  ops.read = Timed<"read", OpRead>::Run;
+  ops.write = Timed<"write", OpWrite>::Run;
+  ops.flush = Timed<"flush", OpFlush>::Run;
+  ops.release = Timed<"release", OpRelease>::Run;
+  ops.fsync = Timed<"fsync", OpFsync>::Run;
+  ops.opendir = Timed<"opendir", OpOpendir>::Run;
+  ops.readdir = Timed<"readdir", OpReaddir>::Run;
+  ops.readdirplus = Timed<"readdirplus", OpReaddirplus>::Run;
+  ops.releasedir = Timed<"releasedir", OpReleasedir>::Run;
+  ops.fsyncdir = Timed<"fsyncdir", OpFsyncdir>::Run;
+  ops.statfs = Timed<"statfs", OpStatfs>::Run;
   return ops;
 }
 
@@ -512,14 +541,18 @@ void TuneKernelReadahead(std::string mountpoint, uint32_t kb) {
 std::string DefaultLogFile() { return absl::StrCat("/tmp/dfs-fuse-", ::getpid(), ".log"); }
 
 absl::StatusOr<ClientOptions> ClientOptionsFor(const FuseOptions& options) {
-  absl::StatusOr<DiscoveredConfig> config =
-      DiscoverConfig(MasterSourcesFromEnvironment(options.masters));
+  MasterSources sources = MasterSourcesFromEnvironment(options.masters);
+  sources.secret_file_flag = options.secret_file;
+  sources.tls_ca_flag = options.tls_ca;
+  absl::StatusOr<DiscoveredConfig> config = DiscoverConfig(sources);
   if (absl::IsNotFound(config.status())) {
     return absl::NotFoundError(
         "no cluster configured: pass --masters HOST:PORT[,...] (or set DFS_MASTERS, or write "
         "masters=HOST:PORT,... to ~/.config/dfs/client.conf; `tools/dfs-cluster up` does)");
   }
   if (!config.ok()) return config.status();
+  // Before the first channel exists: every RPC of this process carries the credential.
+  if (absl::Status s = ConfigureClientSecurity(config->config); !s.ok()) return s;
   ClientOptions client;
   ApplyConfig(config->config, &client);
   if (options.timeout_ms) {
@@ -609,6 +642,16 @@ int RunFuse(const FuseOptions& options) {
   DFS_LOG(INFO) << "dfs-fuse pid " << ::getpid() << " serving " << options.mountpoint
                 << " for masters " << absl::StrJoin(client_options->masters, ",") << " (timeout "
                 << client_options->op_timeout_ms << " ms)";
+
+  // After the fork, like gRPC: the server's threads would not survive it. The mount works
+  // without it, so a failure is only logged.
+  absl::StatusOr<std::unique_ptr<HttpServer>> http =
+      StartHttpServer(options.http_listen, options.http_port_file);
+  if (http.ok()) {
+    server->http = *std::move(http);
+  } else {
+    DFS_LOG(ERROR) << "no HTTP server: " << http.status();
+  }
 
   absl::StatusOr<std::unique_ptr<Client>> client = Client::New(*client_options);
   if (!client.ok()) {

@@ -35,6 +35,13 @@ absl::Status ParsePositive(const std::string& name, const std::string& value, In
   return absl::OkStatus();
 }
 
+absl::Status SetNonEmpty(const std::string& flag, const std::string& value, const char* what,
+                         std::optional<std::string>* field) {
+  if (value.empty()) return Usage(absl::StrCat(flag, " needs ", what));
+  *field = value;
+  return absl::OkStatus();
+}
+
 struct ValueOption {
   const char* name;  // with underscores
   std::function<absl::Status(const std::string& flag, const std::string& value, FuseOptions*)> set;
@@ -44,9 +51,7 @@ const std::vector<ValueOption>& ValueOptions() {
   static const auto* options = new std::vector<ValueOption>{
       {"masters",
        [](const std::string& flag, const std::string& v, FuseOptions* o) {
-         if (v.empty()) return Usage(flag + " needs a host:port list");
-         o->masters = v;
-         return absl::OkStatus();
+         return SetNonEmpty(flag, v, "a host:port list", &o->masters);
        }},
       {"timeout_ms",
        [](const std::string& flag, const std::string& v, FuseOptions* o) {
@@ -61,6 +66,14 @@ const std::vector<ValueOption>& ValueOptions() {
          absl::Status s = ParsePositive<uint64_t>(flag, v, 4096, uint64_t{1} << 36, &bytes);
          if (s.ok()) o->chunk_size_bytes = bytes;
          return s;
+       }},
+      {"secret_file",
+       [](const std::string& flag, const std::string& v, FuseOptions* o) {
+         return SetNonEmpty(flag, v, "a path", &o->secret_file);
+       }},
+      {"tls_ca",
+       [](const std::string& flag, const std::string& v, FuseOptions* o) {
+         return SetNonEmpty(flag, v, "a path", &o->tls_ca);
        }},
       {"attr_timeout_s",
        [](const std::string& flag, const std::string& v, FuseOptions* o) {
@@ -94,6 +107,20 @@ const std::vector<ValueOption>& ValueOptions() {
        [](const std::string& flag, const std::string& v, FuseOptions* o) {
          if (v.empty()) return Usage(flag + " needs a path");
          o->log_file = v;
+         return absl::OkStatus();
+       }},
+      {"http_listen",
+       [](const std::string& flag, const std::string& v, FuseOptions* o) {
+         // Empty turns HTTP off; otherwise host:port.
+         if (!v.empty() && v.rfind(':') == std::string::npos) {
+           return Usage(flag + " needs host:port (or an empty value for none)");
+         }
+         o->http_listen = v;
+         return absl::OkStatus();
+       }},
+      {"http_port_file",
+       [](const std::string& flag, const std::string& v, FuseOptions* o) {
+         o->http_port_file = v;
          return absl::OkStatus();
        }},
       {"log_level",
@@ -202,6 +229,11 @@ std::string FuseUsage() {
       "                              op_timeout_ms)\n"
       "  --chunk_size_bytes N        largest chunk written; also the size at which a file's\n"
       "                              write buffer is committed (default: 67108864 or config)\n"
+      "  --secret_file PATH          the credential to call the cluster with (client.key from\n"
+      "                              `dfsadmin init`; default: $DFS_SECRET_FILE, or the config\n"
+      "                              file's secret_file)\n"
+      "  --tls_ca PATH               reach the cluster over TLS, trusting this CA certificate\n"
+      "                              (default: $DFS_TLS_CA, or the config file's tls_ca)\n"
       "\n"
       "Caching:\n"
       "  --attr_timeout_s S          how long the kernel trusts attributes (default ",
@@ -238,6 +270,12 @@ std::string FuseUsage() {
       "  --log_level LEVEL           debug, info, warning or error (default ",
       d.log_level,
       ")\n"
+      "  --http_listen HOST:PORT     HTTP server with Prometheus metrics at /metrics (FUSE\n"
+      "                              operation latencies); port 0 picks a free port; empty\n"
+      "                              turns it off (default ",
+      d.http_listen,
+      ")\n"
+      "  --http_port_file PATH       write the bound HTTP host:port here once serving\n"
       "  -o OPT[,OPT...]             FUSE mount options, e.g. allow_other, default_permissions,\n"
       "                              ro, fsname=NAME (see `man mount.fuse3`)\n"
       "  -h, --help                  show this help\n"

@@ -29,6 +29,8 @@ struct FuseOptions {
   // fails with ETIMEDOUT or EIO instead of hanging.
   std::optional<int64_t> timeout_ms;
   std::optional<uint64_t> chunk_size_bytes;
+  std::optional<std::string> secret_file;  // the credential calls carry (client.key)
+  std::optional<std::string> tls_ca;       // set: TLS to the cluster, trusting this CA
 
   // ---- Kernel caching ----
   double attr_timeout_s = 1.0;
@@ -49,6 +51,10 @@ struct FuseOptions {
   int max_threads = 16;
 
   // ---- Process ----
+  // HTTP server for /metrics (FUSE operation latencies); "" turns it off. Its bound address
+  // goes to http_port_file, if set.
+  std::string http_listen = "127.0.0.1:0";
+  std::string http_port_file;
   std::string log_file;  // "" = stderr with -f, else a file under /tmp (printed at start)
   std::string log_level = "info";
   bool foreground = false;

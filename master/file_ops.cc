@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/errors.h"
 #include "common/status.h"
+#include "common/validation.h"
 #include "master/keys.h"
 #include "master/ops.h"
 
@@ -63,6 +64,16 @@ absl::StatusOr<Attr> LoadDir(Txn& txn, uint64_t inode) {
 }
 
 void StoreInode(Txn& txn, const Attr& attr) { txn.PutProto(keys::Inode(attr.inode()), attr); }
+
+absl::Status CheckFileRange(uint64_t offset, uint64_t length) {
+  // Checked in this form so that offset + length cannot wrap around (an old check against
+  // INT64_MAX - offset did, for offsets past 2^63).
+  if (offset > kMaxFileBytes || length > kMaxFileBytes - offset) {
+    return FsError(EFBIG, absl::StrCat("[", offset, ", +", length,
+                                       ") is past the largest file size ", kMaxFileBytes));
+  }
+  return absl::OkStatus();
+}
 
 absl::Status CheckExtentInChunk(Txn& txn, const Extent& e,
                                 const std::map<uint64_t, uint64_t>& new_chunk_lengths) {
@@ -194,9 +205,7 @@ absl::StatusOr<Attr> ApplyCommitWrite(Txn& txn, const CommitWriteCmd& cmd, int64
     return FsError(attr.type() == FILE_TYPE_DIRECTORY ? EISDIR : EINVAL, "not a regular file");
   }
   uint64_t offset = cmd.append() ? attr.size() : cmd.offset();
-  if (cmd.length() > std::numeric_limits<int64_t>::max() - offset) {
-    return FsError(EFBIG, "write past the largest file size");
-  }
+  DFS_RETURN_IF_ERROR(CheckFileRange(offset, cmd.length()));
   DFS_RETURN_IF_ERROR(AddNewChunks(txn, cmd.new_chunks(), cmd.extents(), cmd.length()));
   WriteExtents(txn, attr.inode(), offset, cmd.length(), cmd.extents(), now_ns);
   attr.set_size(std::max(attr.size(), offset + cmd.length()));
@@ -213,9 +222,7 @@ absl::StatusOr<Attr> ApplySetAttr(Txn& txn, const SetAttrCmd& cmd, int64_t now_n
   if (cmd.set_size()) {
     if (attr.type() == FILE_TYPE_DIRECTORY) return FsError(EISDIR, "cannot truncate a directory");
     if (attr.type() != FILE_TYPE_REGULAR) return FsError(EINVAL, "cannot truncate a symlink");
-    if (cmd.size() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-      return FsError(EFBIG, "size too large");
-    }
+    DFS_RETURN_IF_ERROR(CheckFileRange(0, cmd.size()));
     if (cmd.size() < attr.size()) {
       PunchExtents(txn, attr.inode(), cmd.size(), std::numeric_limits<uint64_t>::max(), now_ns);
     }

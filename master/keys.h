@@ -1,7 +1,7 @@
 // Key layout of the master's metadata store (one LevelDB). Every key starts with a one-byte
 // table tag; integers are big-endian so that byte order is numeric order and scans are ordered.
 //
-//   M<name>                    metadata: applied index, id counters, inode count
+//   M<name>                    metadata: applied index, id counters, inode count, safe mode
 //   I<inode>                   Attr
 //   D<parent><name>            directory entry -> child inode (8 bytes)
 //   E<inode><file offset>      Extent (chunk id, chunk offset, length)
@@ -24,6 +24,7 @@ inline constexpr char kAppliedIndex[] = "Mapplied_index";
 inline constexpr char kNextInode[] = "Mnext_inode";
 inline constexpr char kNextChunk[] = "Mnext_chunk";
 inline constexpr char kInodeCount[] = "Minode_count";
+inline constexpr char kSafeMode[] = "Msafe_mode";  // SafeModeRecord, present while on
 
 inline constexpr uint64_t kRootInode = 1;
 

@@ -4,10 +4,13 @@
 #include <thread>
 
 #include "absl/flags/flag.h"
+#include "absl/flags/marshalling.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
-#include "absl/flags/marshalling.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
 #include "common/logging.h"
+#include "common/security_flags.h"
 #include "master/maintenance_flags.h"
 #include "master/master_server.h"
 
@@ -15,6 +18,12 @@ ABSL_FLAG(std::string, data_dir, "", "Directory for the metadata store and comma
 ABSL_FLAG(std::string, listen, "127.0.0.1:0",
           "Address to serve on, host:port; port 0 picks a free port (see --port_file).");
 ABSL_FLAG(std::string, port_file, "", "If set, the bound host:port is written here once serving.");
+ABSL_FLAG(std::string, http_listen, "127.0.0.1:0",
+          "host:port of the HTTP server: the status page at / (followers redirect to the "
+          "leader's) and Prometheus metrics at /metrics; port 0 picks a free port (see "
+          "--http_port_file); empty turns HTTP off.");
+ABSL_FLAG(std::string, http_port_file, "",
+          "If set, the bound HTTP host:port is written here once serving.");
 ABSL_FLAG(int64_t, datanode_dead_ms, 10000,
           "A datanode without a heartbeat for this long is considered dead.");
 ABSL_FLAG(int, replication, 3, "Replicas per chunk (RF).");
@@ -44,6 +53,15 @@ void HandleSignal(int) {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("dfs-master --data_dir DIR [--listen HOST:PORT] [flags]\n"
                                "Serves the dfs namespace and chunk map.");
+  // --help would list only flags from a file named after the binary; ours live in these.
+  absl::FlagsUsageConfig usage_config;
+  usage_config.contains_help_flags = [](absl::string_view path) {
+    return absl::EndsWith(path, "master/main.cc") ||
+           absl::EndsWith(path, "master/maintenance_flags.cc") ||
+           absl::EndsWith(path, "common/security_flags.cc");
+  };
+  usage_config.contains_helpshort_flags = usage_config.contains_help_flags;
+  absl::SetFlagsUsageConfig(usage_config);
   absl::ParseCommandLine(argc, argv);
   dfs::SetLogComponent("master");
   if (!dfs::SetLogLevelFromName(absl::GetFlag(FLAGS_log_level))) {
@@ -54,6 +72,8 @@ int main(int argc, char** argv) {
   options.data_dir = absl::GetFlag(FLAGS_data_dir);
   options.listen_address = absl::GetFlag(FLAGS_listen);
   options.port_file = absl::GetFlag(FLAGS_port_file);
+  options.http_listen_address = absl::GetFlag(FLAGS_http_listen);
+  options.http_port_file = absl::GetFlag(FLAGS_http_port_file);
   options.datanode_dead_ms = absl::GetFlag(FLAGS_datanode_dead_ms);
   options.replication = absl::GetFlag(FLAGS_replication);
   options.seed = absl::GetFlag(FLAGS_seed);
@@ -66,6 +86,10 @@ int main(int argc, char** argv) {
   options.lease_reads = absl::GetFlag(FLAGS_lease_reads);
   options.enable_test_hooks = absl::GetFlag(FLAGS_enable_test_hooks);
   if (absl::Status s = options.Validate(); !s.ok()) {
+    std::cerr << "dfs-master: " << s.message() << "\n";
+    return 2;
+  }
+  if (absl::Status s = dfs::ConfigureRpcSecurity(dfs::RpcSecurityOptionsFromFlags()); !s.ok()) {
     std::cerr << "dfs-master: " << s.message() << "\n";
     return 2;
   }

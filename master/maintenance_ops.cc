@@ -1,5 +1,5 @@
-// Commands of the background maintenance tasks: replica bookkeeping, garbage purging,
-// decommissioning, the merger's swap.
+// Commands of the background maintenance tasks and of administrators: replica bookkeeping,
+// garbage purging, decommissioning, the merger's swap, safe mode.
 #include "master/maintenance_ops.h"
 
 #include <algorithm>
@@ -86,6 +86,18 @@ absl::Status ApplySetDecommission(Txn& txn, const SetDecommissionCmd& cmd, int64
   return absl::OkStatus();
 }
 
+absl::Status ApplySetSafeMode(Txn& txn, const SetSafeModeCmd& cmd, int64_t now_ns) {
+  if (!cmd.on()) {
+    txn.Delete(keys::kSafeMode);
+    return absl::OkStatus();
+  }
+  SafeModeRecord record;
+  if (txn.GetProto(keys::kSafeMode, &record)) return absl::OkStatus();
+  record.set_since_ns(now_ns);
+  txn.PutProto(keys::kSafeMode, record);
+  return absl::OkStatus();
+}
+
 absl::Status ApplyMergeSwap(Txn& txn, const MergeSwapCmd& cmd, int64_t now_ns) {
   if (cmd.files().empty()) return FsError(EINVAL, "merge without files");
   // New chunks: fresh ids, described completely.
@@ -141,7 +153,12 @@ absl::Status ApplyMergeSwap(Txn& txn, const MergeSwapCmd& cmd, int64_t now_ns) {
         return FsError(EINVAL, "merge extents must be sorted, disjoint and inside the range");
       }
       previous_end = e.file_offset() + e.length();
-      if (chunk_length.count(e.chunk_id())) used.insert(e.chunk_id());
+      // Only onto this command's new chunks: an old chunk could lose its last reference to an
+      // earlier file of the same command, and become garbage, before this file takes one.
+      if (!chunk_length.count(e.chunk_id())) {
+        return FsError(EINVAL, "merge extents must use the merge's new chunks");
+      }
+      used.insert(e.chunk_id());
       DFS_RETURN_IF_ERROR(CheckExtentInChunk(txn, e, chunk_length));
       new_covered += e.length();
     }

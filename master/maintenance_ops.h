@@ -1,5 +1,6 @@
-// The state-machine side of background maintenance: one function per command the leader's
-// maintenance tasks propose (proto/command.proto, field numbers 30 and up). Like ops.h, each
+// The state-machine side of background maintenance and administration: one function per command
+// the leader's maintenance tasks or an administrator propose (proto/command.proto, field numbers
+// 30 and up). Like ops.h, each
 // validates against the current state through the Txn and either mutates it or returns a
 // semantic error having changed nothing the caller keeps.
 //
@@ -25,5 +26,7 @@ absl::Status ApplyPurgeGarbage(Txn& txn, const PurgeGarbageCmd& cmd);
 absl::Status ApplySetDecommission(Txn& txn, const SetDecommissionCmd& cmd, int64_t now_ns);
 // The merger's compare-and-set; see MergeSwapCmd.
 absl::Status ApplyMergeSwap(Txn& txn, const MergeSwapCmd& cmd, int64_t now_ns);
+// Enters or leaves safe mode; entering again keeps the original start time.
+absl::Status ApplySetSafeMode(Txn& txn, const SetSafeModeCmd& cmd, int64_t now_ns);
 
 }  // namespace dfs

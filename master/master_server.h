@@ -8,9 +8,12 @@
 
 #include "absl/status/status.h"
 #include "common/clock.h"
+#include "common/http_server.h"
 #include "master/raft_command_log.h"
 #include "master/datanode_manager.h"
+#include "master/event_log.h"
 #include "master/maintenance/maintenance.h"
+#include "master/master_http.h"
 #include "master/master_service.h"
 #include "master/state_machine.h"
 #include "grpcpp/grpcpp.h"
@@ -21,6 +24,8 @@ struct MasterOptions {
   std::string data_dir;
   std::string listen_address = "127.0.0.1:0";
   std::string port_file;            // written with the bound address once serving
+  std::string http_listen_address;  // status page and /metrics; "" for none
+  std::string http_port_file;       // written with the bound HTTP address once serving
   int64_t datanode_dead_ms = 10000; // a datanode silent this long is dead
   int replication = 3;
   uint64_t seed = 0;                // 0: from entropy
@@ -56,6 +61,9 @@ class MasterServer {
   std::unique_ptr<DatanodeManager> datanodes_;
   std::unique_ptr<Maintenance> maintenance_;
   std::unique_ptr<MasterServiceImpl> service_;
+  std::unique_ptr<EventLog> events_;
+  std::unique_ptr<MasterHttp> http_status_;  // uses service_ and events_
+  std::unique_ptr<HttpServer> http_;         // uses http_status_
   std::unique_ptr<RaftServiceImpl> raft_service_;
   std::unique_ptr<grpc::Server> server_;
   std::string address_;

@@ -7,6 +7,7 @@
 #include "common/grpc_status.h"
 #include "common/logging.h"
 #include "common/status.h"
+#include "master/request_validation.h"
 
 namespace dfs {
 namespace {
@@ -22,7 +23,15 @@ MasterServiceImpl::MasterServiceImpl(MasterContext context)
       inode_ids_(context.log, ReserveIdsCmd::KIND_INODE, kIdBlock),
       chunk_ids_(context.log, ReserveIdsCmd::KIND_CHUNK, kIdBlock) {}
 
+absl::Status MasterServiceImpl::CheckWritable() {
+  if (!ctx_.sm->safe_mode() || !ctx_.log->IsLeader()) return absl::OkStatus();
+  DFS_RETURN_IF_ERROR(ctx_.log->ReadBarrier());
+  return ctx_.sm->safe_mode() ? SafeModeError() : absl::OkStatus();
+}
+
 absl::StatusOr<CommandResult> MasterServiceImpl::Run(const Session& session, Command command) {
+  // Apply refuses these anyway; refusing here first spares the log an entry.
+  if (BlockedInSafeMode(command)) DFS_RETURN_IF_ERROR(CheckWritable());
   command.set_client_id(session.client_id());
   command.set_seq(session.seq());
   command.set_timestamp_ns(ctx_.clock->NowNanos());
@@ -57,6 +66,7 @@ grpc::Status MasterServiceImpl::ReplyAttr(grpc::ServerContext* context,
 
 grpc::Status MasterServiceImpl::Lookup(grpc::ServerContext* context, const LookupRequest* request,
                                        AttrResponse* response) {
+  if (absl::Status s = ValidateRequest(*request); !s.ok()) return Reply(context, s);
   if (absl::Status s = ctx_.log->ReadBarrier(); !s.ok()) return Reply(context, s);
   return ReplyAttr(context, ctx_.sm->Lookup(request->parent(), request->name()), response);
 }
@@ -64,12 +74,14 @@ grpc::Status MasterServiceImpl::Lookup(grpc::ServerContext* context, const Looku
 grpc::Status MasterServiceImpl::LookupPath(grpc::ServerContext* context,
                                            const LookupPathRequest* request,
                                            AttrResponse* response) {
+  if (absl::Status s = ValidateRequest(*request); !s.ok()) return Reply(context, s);
   if (absl::Status s = ctx_.log->ReadBarrier(); !s.ok()) return Reply(context, s);
   return ReplyAttr(context, ctx_.sm->LookupPath(request->path()), response);
 }
 
 grpc::Status MasterServiceImpl::GetAttr(grpc::ServerContext* context,
                                         const GetAttrRequest* request, AttrResponse* response) {
+  if (absl::Status s = ValidateRequest(*request); !s.ok()) return Reply(context, s);
   if (absl::Status s = ctx_.log->ReadBarrier(); !s.ok()) return Reply(context, s);
   return ReplyAttr(context, ctx_.sm->GetAttr(request->inode()), response);
 }
@@ -77,6 +89,7 @@ grpc::Status MasterServiceImpl::GetAttr(grpc::ServerContext* context,
 grpc::Status MasterServiceImpl::ReadDir(grpc::ServerContext* context,
                                         const ReadDirRequest* request,
                                         ReadDirResponse* response) {
+  if (absl::Status s = ValidateRequest(*request); !s.ok()) return Reply(context, s);
   if (absl::Status s = ctx_.log->ReadBarrier(); !s.ok()) return Reply(context, s);
   uint32_t limit = request->limit() == 0 ? kDefaultReadDirPage
                                          : std::min(request->limit(), kMaxReadDirPage);
@@ -95,6 +108,7 @@ grpc::Status MasterServiceImpl::ReadDir(grpc::ServerContext* context,
 grpc::Status MasterServiceImpl::GetExtents(grpc::ServerContext* context,
                                            const GetExtentsRequest* request,
                                            GetExtentsResponse* response) {
+  if (absl::Status s = ValidateRequest(*request); !s.ok()) return Reply(context, s);
   if (absl::Status s = ctx_.log->ReadBarrier(); !s.ok()) return Reply(context, s);
   auto result = ctx_.sm->GetExtents(request->inode(), request->offset(), request->length());
   if (!result.ok()) return Reply(context, result.status());
@@ -134,6 +148,7 @@ grpc::Status MasterServiceImpl::StatFs(grpc::ServerContext* context, const Empty
 
 grpc::Status MasterServiceImpl::Mkdir(grpc::ServerContext* context, const MkdirRequest* request,
                                       AttrResponse* response) {
+  if (absl::Status s = ValidateRequest(*request); !s.ok()) return Reply(context, s);
   absl::StatusOr<uint64_t> inode = inode_ids_.Next();
   if (!inode.ok()) return Reply(context, inode.status());
   Command command;
@@ -149,6 +164,7 @@ grpc::Status MasterServiceImpl::Mkdir(grpc::ServerContext* context, const MkdirR
 
 grpc::Status MasterServiceImpl::Create(grpc::ServerContext* context, const CreateRequest* request,
                                        AttrResponse* response) {
+  if (absl::Status s = ValidateRequest(*request); !s.ok()) return Reply(context, s);
   absl::StatusOr<uint64_t> inode = inode_ids_.Next();
   if (!inode.ok()) return Reply(context, inode.status());
   Command command;
@@ -169,6 +185,7 @@ grpc::Status MasterServiceImpl::Create(grpc::ServerContext* context, const Creat
 
 grpc::Status MasterServiceImpl::Symlink(grpc::ServerContext* context,
                                         const SymlinkRequest* request, AttrResponse* response) {
+  if (absl::Status s = ValidateRequest(*request); !s.ok()) return Reply(context, s);
   absl::StatusOr<uint64_t> inode = inode_ids_.Next();
   if (!inode.ok()) return Reply(context, inode.status());
   Command command;
@@ -184,6 +201,7 @@ grpc::Status MasterServiceImpl::Symlink(grpc::ServerContext* context,
 
 grpc::Status MasterServiceImpl::Link(grpc::ServerContext* context, const LinkRequest* request,
                                      AttrResponse* response) {
+  if (absl::Status s = ValidateRequest(*request); !s.ok()) return Reply(context, s);
   Command command;
   LinkCmd* cmd = command.mutable_link();
   cmd->set_inode(request->inode());
@@ -194,6 +212,7 @@ grpc::Status MasterServiceImpl::Link(grpc::ServerContext* context, const LinkReq
 
 grpc::Status MasterServiceImpl::Unlink(grpc::ServerContext* context, const RemoveRequest* request,
                                        Empty*) {
+  if (absl::Status s = ValidateRequest(*request); !s.ok()) return Reply(context, s);
   Command command;
   command.mutable_unlink()->set_parent(request->parent());
   command.mutable_unlink()->set_name(request->name());
@@ -203,6 +222,7 @@ grpc::Status MasterServiceImpl::Unlink(grpc::ServerContext* context, const Remov
 
 grpc::Status MasterServiceImpl::Rmdir(grpc::ServerContext* context, const RemoveRequest* request,
                                       Empty*) {
+  if (absl::Status s = ValidateRequest(*request); !s.ok()) return Reply(context, s);
   Command command;
   command.mutable_rmdir()->set_parent(request->parent());
   command.mutable_rmdir()->set_name(request->name());
@@ -211,6 +231,7 @@ grpc::Status MasterServiceImpl::Rmdir(grpc::ServerContext* context, const Remove
 
 grpc::Status MasterServiceImpl::Rename(grpc::ServerContext* context, const RenameRequest* request,
                                        Empty*) {
+  if (absl::Status s = ValidateRequest(*request); !s.ok()) return Reply(context, s);
   Command command;
   RenameCmd* cmd = command.mutable_rename();
   cmd->set_parent(request->parent());
@@ -224,6 +245,7 @@ grpc::Status MasterServiceImpl::Rename(grpc::ServerContext* context, const Renam
 
 grpc::Status MasterServiceImpl::ReleaseOrphan(grpc::ServerContext* context,
                                               const ReleaseOrphanRequest* request, Empty*) {
+  if (absl::Status s = ValidateRequest(*request); !s.ok()) return Reply(context, s);
   Command command;
   command.mutable_release_orphan()->set_inode(request->inode());
   return Reply(context, Run(request->session(), std::move(command)).status());
@@ -231,6 +253,7 @@ grpc::Status MasterServiceImpl::ReleaseOrphan(grpc::ServerContext* context,
 
 grpc::Status MasterServiceImpl::SetAttr(grpc::ServerContext* context,
                                         const SetAttrRequest* request, AttrResponse* response) {
+  if (absl::Status s = ValidateRequest(*request); !s.ok()) return Reply(context, s);
   Command command;
   SetAttrCmd* cmd = command.mutable_set_attr();
   cmd->set_inode(request->inode());
@@ -246,7 +269,10 @@ grpc::Status MasterServiceImpl::SetAttr(grpc::ServerContext* context,
 grpc::Status MasterServiceImpl::AllocateChunk(grpc::ServerContext* context,
                                               const AllocateChunkRequest* request,
                                               AllocateChunkResponse* response) {
+  if (absl::Status s = ValidateRequest(*request); !s.ok()) return Reply(context, s);
   if (!ctx_.log->IsLeader()) return Reply(context, absl::UnavailableError("not the leader"));
+  // A chunk is only written to be committed, which safe mode would refuse.
+  if (absl::Status s = CheckWritable(); !s.ok()) return Reply(context, s);
   std::set<std::string> exclude(request->exclude_datanodes().begin(),
                                 request->exclude_datanodes().end());
   auto pipeline = ctx_.datanodes->Place(ctx_.replication, request->size_hint(), exclude);
@@ -261,6 +287,7 @@ grpc::Status MasterServiceImpl::AllocateChunk(grpc::ServerContext* context,
 grpc::Status MasterServiceImpl::CommitWrite(grpc::ServerContext* context,
                                             const CommitWriteRequest* request,
                                             CommitWriteResponse* response) {
+  if (absl::Status s = ValidateRequest(*request); !s.ok()) return Reply(context, s);
   Command command;
   CommitWriteCmd* cmd = command.mutable_commit_write();
   cmd->set_inode(request->inode());
@@ -278,6 +305,7 @@ grpc::Status MasterServiceImpl::CommitWrite(grpc::ServerContext* context,
 
 grpc::Status MasterServiceImpl::ReportBadReplica(grpc::ServerContext* context,
                                                  const ReportBadReplicaRequest* request, Empty*) {
+  if (absl::Status s = ValidateRequest(*request); !s.ok()) return Reply(context, s);
   DFS_LOG(WARNING) << "datanode " << request->datanode_id() << " has a bad replica of chunk "
                    << request->chunk_id() << ": " << request->reason();
   {
@@ -291,6 +319,16 @@ grpc::Status MasterServiceImpl::ReportBadReplica(grpc::ServerContext* context,
   command.mutable_drop_replica()->set_datanode_id(request->datanode_id());
   auto result = Run(Session(), std::move(command));
   if (result.ok()) ctx_.datanodes->QueueDelete(request->datanode_id(), request->chunk_id());
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::set<std::string>& kept = bad_kept_[request->chunk_id()];
+    if (result.ok()) {
+      kept.erase(request->datanode_id());
+    } else {
+      kept.insert(request->datanode_id());
+    }
+    if (kept.empty()) bad_kept_.erase(request->chunk_id());
+  }
   return Reply(context, result.status());
 }
 
@@ -299,9 +337,7 @@ grpc::Status MasterServiceImpl::ReportBadReplica(grpc::ServerContext* context,
 grpc::Status MasterServiceImpl::Heartbeat(grpc::ServerContext* context,
                                           const HeartbeatRequest* request,
                                           HeartbeatResponse* response) {
-  if (request->node().id().empty() || request->node().address().empty()) {
-    return ToGrpcStatus(absl::InvalidArgumentError("heartbeat without datanode id or address"));
-  }
+  if (absl::Status s = ValidateRequest(*request); !s.ok()) return Reply(context, s);
   bool want_report = ctx_.datanodes->Heartbeat(*request);
   response->set_send_chunk_report(want_report);
   for (uint64_t id : ctx_.datanodes->TakeDeletes(request->node().id())) {
@@ -315,21 +351,25 @@ grpc::Status MasterServiceImpl::Heartbeat(grpc::ServerContext* context,
 grpc::Status MasterServiceImpl::RaftStatus(grpc::ServerContext*, const Empty*,
                                            RaftStatusResponse* response) {
   *response = ctx_.raft->Status();
+  response->set_http_address(ctx_.http_address);
   return grpc::Status::OK;
 }
 
 grpc::Status MasterServiceImpl::RaftAddMember(grpc::ServerContext* context,
                                               const RaftMemberRequest* request, Empty*) {
+  if (absl::Status s = ValidateRequest(*request); !s.ok()) return Reply(context, s);
   return Reply(context, ctx_.raft->AddMember(request->address()));
 }
 
 grpc::Status MasterServiceImpl::RaftRemoveMember(grpc::ServerContext* context,
                                                  const RaftMemberRequest* request, Empty*) {
+  if (absl::Status s = ValidateRequest(*request); !s.ok()) return Reply(context, s);
   return Reply(context, ctx_.raft->RemoveMember(request->address()));
 }
 
 grpc::Status MasterServiceImpl::RaftTransferLeader(grpc::ServerContext* context,
                                                    const RaftMemberRequest* request, Empty*) {
+  if (absl::Status s = ValidateRequest(*request); !s.ok()) return Reply(context, s);
   return Reply(context, ctx_.raft->TransferLeadership(request->address()));
 }
 
@@ -339,6 +379,7 @@ grpc::Status MasterServiceImpl::RaftSnapshot(grpc::ServerContext* context, const
 
 grpc::Status MasterServiceImpl::SetBlockedPeers(grpc::ServerContext* context,
                                                 const BlockedPeersRequest* request, Empty*) {
+  if (absl::Status s = ValidateRequest(*request); !s.ok()) return Reply(context, s);
   if (!ctx_.enable_test_hooks) {
     return ToGrpcStatus(absl::PermissionDeniedError("test hooks are off (--enable_test_hooks)"));
   }
@@ -355,6 +396,7 @@ grpc::Status MasterServiceImpl::ListDatanodes(grpc::ServerContext*, const Empty*
 grpc::Status MasterServiceImpl::ChunkReplicas(grpc::ServerContext* context,
                                               const ChunkReplicasRequest* request,
                                               ChunkReplicasResponse* response) {
+  if (absl::Status s = ValidateRequest(*request); !s.ok()) return Reply(context, s);
   auto chunk = ctx_.sm->GetChunk(request->chunk_id());
   if (!chunk.ok()) return Reply(context, chunk.status());
   *response->mutable_chunk() = *chunk;
@@ -376,6 +418,8 @@ grpc::Status MasterServiceImpl::ClusterStatus(grpc::ServerContext*, const Empty*
     }
   }
   if (ctx_.maintenance != nullptr) ctx_.maintenance->FillStatus(response);
+  response->set_safe_mode(ctx_.sm->safe_mode());
+  response->set_corrupt_chunks(KeptBadReplicas().size());
   std::lock_guard<std::mutex> lock(mu_);
   response->set_corrupt_replica_reports(corrupt_reports_);
   return grpc::Status::OK;
@@ -386,6 +430,7 @@ grpc::Status MasterServiceImpl::ClusterStatus(grpc::ServerContext*, const Empty*
 grpc::Status MasterServiceImpl::Decommission(grpc::ServerContext* context,
                                              const DecommissionRequest* request,
                                              DecommissionResponse* response) {
+  if (absl::Status s = ValidateRequest(*request); !s.ok()) return Reply(context, s);
   if (ctx_.maintenance == nullptr) return Reply(context, absl::UnimplementedError("no maintenance"));
   auto result = ctx_.maintenance->SetDecommission(request->datanode(), /*decommission=*/true);
   if (result.ok()) *response = *result;
@@ -395,6 +440,7 @@ grpc::Status MasterServiceImpl::Decommission(grpc::ServerContext* context,
 grpc::Status MasterServiceImpl::Recommission(grpc::ServerContext* context,
                                              const DecommissionRequest* request,
                                              DecommissionResponse* response) {
+  if (absl::Status s = ValidateRequest(*request); !s.ok()) return Reply(context, s);
   if (ctx_.maintenance == nullptr) return Reply(context, absl::UnimplementedError("no maintenance"));
   auto result = ctx_.maintenance->SetDecommission(request->datanode(), /*decommission=*/false);
   if (result.ok()) *response = *result;
@@ -403,6 +449,7 @@ grpc::Status MasterServiceImpl::Recommission(grpc::ServerContext* context,
 
 grpc::Status MasterServiceImpl::Balance(grpc::ServerContext* context,
                                         const BalanceRequest* request, BalanceResponse* response) {
+  if (absl::Status s = ValidateRequest(*request); !s.ok()) return Reply(context, s);
   if (ctx_.maintenance == nullptr) return Reply(context, absl::UnimplementedError("no maintenance"));
   auto result = ctx_.maintenance->Balance(request->threshold());
   if (result.ok()) *response = *result;

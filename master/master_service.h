@@ -29,6 +29,7 @@ struct MasterContext {
   Clock* clock;
   int replication = 3;
   Maintenance* maintenance = nullptr;  // background tasks (master/maintenance/); may be null
+  std::string http_address;  // this master's HTTP server, reported by RaftStatus; "" if none
 };
 
 class MasterServiceImpl final : public MasterService::Service,
@@ -81,6 +82,11 @@ class MasterServiceImpl final : public MasterService::Service,
   grpc::Status Recommission(grpc::ServerContext*, const DecommissionRequest*,
                             DecommissionResponse*) override;
   grpc::Status Balance(grpc::ServerContext*, const BalanceRequest*, BalanceResponse*) override;
+  // Merge, SafeMode and CheckFiles live in master_service_admin.cc.
+  grpc::Status Merge(grpc::ServerContext*, const Empty*, MergeResponse*) override;
+  grpc::Status SafeMode(grpc::ServerContext*, const SafeModeRequest*, SafeModeResponse*) override;
+  grpc::Status CheckFiles(grpc::ServerContext*, const CheckFilesRequest*,
+                          CheckFilesResponse*) override;
 
  private:
   // Proposes `command` under the request's session; returns the result or its error.
@@ -88,6 +94,11 @@ class MasterServiceImpl final : public MasterService::Service,
   // Runs `command` and answers with the inode it created or changed.
   grpc::Status RunForAttr(grpc::ServerContext* context, const Session& session, Command command,
                           AttrResponse* response);
+  // EROFS if the leader is in safe mode (confirmed after a read barrier, so that a new leader
+  // still applying an earlier `safemode leave` does not refuse).
+  absl::Status CheckWritable();
+  // Replicas reported damaged that are still recorded, by chunk (a snapshot).
+  std::map<uint64_t, std::set<std::string>> KeptBadReplicas();
   // Converts to a gRPC status, adding the leader hint when this master is not the leader.
   grpc::Status Reply(grpc::ServerContext* context, const absl::Status& status);
   grpc::Status ReplyAttr(grpc::ServerContext* context, const absl::StatusOr<Attr>& attr,
@@ -99,6 +110,9 @@ class MasterServiceImpl final : public MasterService::Service,
   std::mutex mu_;
   std::map<uint64_t, std::set<std::string>> corrupt_;  // guarded by mu_: chunk -> datanode ids
   uint64_t corrupt_reports_ = 0;                       // guarded by mu_
+  // Guarded by mu_: reported damaged but not dropped from the record (the last copy, or the
+  // drop failed), chunk -> datanode ids. What fsck and status call corrupt.
+  std::map<uint64_t, std::set<std::string>> bad_kept_;
 };
 
 }  // namespace dfs

@@ -6,9 +6,11 @@
 
 namespace dfs {
 
-absl::StatusOr<std::unique_ptr<MetaStore>> MetaStore::Open(const std::string& path) {
+absl::StatusOr<std::unique_ptr<MetaStore>> MetaStore::Open(const std::string& path,
+                                                           leveldb::Env* env) {
   leveldb::Options options;
   options.create_if_missing = true;
+  if (env != nullptr) options.env = env;
   leveldb::DB* db = nullptr;
   leveldb::Status s = leveldb::DB::Open(options, path, &db);
   if (!s.ok()) return absl::InternalError(absl::StrCat("open metadata store ", path, ": ", s.ToString()));

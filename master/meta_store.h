@@ -19,7 +19,10 @@ namespace dfs {
 
 class MetaStore {
  public:
-  static absl::StatusOr<std::unique_ptr<MetaStore>> Open(const std::string& path);
+  // `env` (not owned, outlives the store) replaces the OS for tests and fuzzers: e.g. an
+  // in-memory leveldb::NewMemEnv. Null: the default Env.
+  static absl::StatusOr<std::unique_ptr<MetaStore>> Open(const std::string& path,
+                                                         leveldb::Env* env = nullptr);
 
   leveldb::DB* db() { return db_.get(); }
 

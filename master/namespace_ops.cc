@@ -88,6 +88,15 @@ absl::Status ValidateName(absl::string_view name) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateSymlinkTarget(absl::string_view target) {
+  if (target.empty()) return FsError(ENOENT, "empty symlink target");
+  if (target.size() > kMaxSymlinkBytes) return FsError(ENAMETOOLONG, "symlink target too long");
+  if (target.find('\0') != absl::string_view::npos) {
+    return FsError(EINVAL, "a symlink target may not contain NUL");
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<Attr> ApplyMkdir(Txn& txn, const MkdirCmd& cmd, int64_t now_ns) {
   DFS_ASSIGN_OR_RETURN(Attr dir, PrepareNewEntry(txn, cmd.parent(), cmd.name()));
   DFS_ASSIGN_OR_RETURN(Attr attr, NewInode(txn, cmd.inode(), FILE_TYPE_DIRECTORY, cmd.mode(),
@@ -121,6 +130,7 @@ absl::StatusOr<Attr> ApplyCreate(Txn& txn, const CreateCmd& cmd, int64_t now_ns)
   DFS_ASSIGN_OR_RETURN(Attr attr, NewInode(txn, cmd.inode(), FILE_TYPE_REGULAR, cmd.mode(),
                                            cmd.uid(), cmd.gid(), now_ns));
   if (has_content) {
+    DFS_RETURN_IF_ERROR(CheckFileRange(0, cmd.size()));
     DFS_RETURN_IF_ERROR(AddNewChunks(txn, cmd.new_chunks(), cmd.extents(), cmd.size()));
     WriteExtents(txn, attr.inode(), 0, cmd.size(), cmd.extents(), now_ns);
     attr.set_size(cmd.size());
@@ -133,8 +143,7 @@ absl::StatusOr<Attr> ApplyCreate(Txn& txn, const CreateCmd& cmd, int64_t now_ns)
 }
 
 absl::StatusOr<Attr> ApplySymlink(Txn& txn, const SymlinkCmd& cmd, int64_t now_ns) {
-  if (cmd.target().empty()) return FsError(ENOENT, "empty symlink target");
-  if (cmd.target().size() > kMaxSymlinkBytes) return FsError(ENAMETOOLONG, "symlink target too long");
+  DFS_RETURN_IF_ERROR(ValidateSymlinkTarget(cmd.target()));
   DFS_ASSIGN_OR_RETURN(Attr dir, PrepareNewEntry(txn, cmd.parent(), cmd.name()));
   DFS_ASSIGN_OR_RETURN(Attr attr, NewInode(txn, cmd.inode(), FILE_TYPE_SYMLINK, 0777, cmd.uid(),
                                            cmd.gid(), now_ns));

@@ -22,6 +22,10 @@ inline constexpr size_t kMaxSymlinkBytes = 4095;
 
 // EINVAL for "", ".", ".." or a name with '/' or NUL; ENAMETOOLONG past 255 bytes.
 absl::Status ValidateName(absl::string_view name);
+// ENOENT for an empty target (as symlink(2)), ENAMETOOLONG past 4095 bytes, EINVAL with a NUL.
+absl::Status ValidateSymlinkTarget(absl::string_view target);
+// EFBIG unless [offset, offset + length) ends at or before kMaxFileBytes (common/validation.h).
+absl::Status CheckFileRange(uint64_t offset, uint64_t length);
 
 absl::StatusOr<Attr> ApplyMkdir(Txn& txn, const MkdirCmd& cmd, int64_t now_ns);
 absl::StatusOr<Attr> ApplyCreate(Txn& txn, const CreateCmd& cmd, int64_t now_ns);

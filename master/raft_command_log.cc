@@ -299,9 +299,7 @@ void RaftCommandLog::ApplyEntry(const raft::Entry& entry) {
   if (entry.index() <= sm_->applied_index()) return;  // already in the metadata store
   CommandResult result;
   if (entry.type() == raft::ENTRY_NORMAL) {
-    Command command;
-    DFS_CHECK(command.ParseFromString(entry.data()));
-    result = sm_->Apply(entry.index(), command);
+    result = sm_->ApplyEncoded(entry.index(), entry.data());
   } else {
     sm_->ApplyNoop(entry.index());
   }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -21,6 +22,35 @@ constexpr char kLastTimestamp[] = "Mlast_timestamp_ns";
 
 }  // namespace
 
+bool BlockedInSafeMode(const Command& command) {
+  switch (command.op_case()) {
+    case Command::kMkdir:
+    case Command::kCreate:
+    case Command::kSymlink:
+    case Command::kLink:
+    case Command::kUnlink:
+    case Command::kRmdir:
+    case Command::kRename:
+    case Command::kSetAttr:
+    case Command::kCommitWrite:
+    case Command::kMergeSwap:
+      return true;
+    case Command::kReserveIds:
+    case Command::kDropReplica:
+    case Command::kReleaseOrphan:
+    case Command::kAddReplica:
+    case Command::kTrimReplica:
+    case Command::kPurgeGarbage:
+    case Command::kSetDecommission:
+    case Command::kSetSafeMode:
+    case Command::OP_NOT_SET:
+      return false;
+  }
+  return false;
+}
+
+absl::Status SafeModeError() { return FsError(EROFS, kSafeModeMessage); }
+
 absl::Status ResultStatus(const CommandResult& result) {
   if (result.code() == 0) return absl::OkStatus();
   absl::Status status(static_cast<absl::StatusCode>(result.code()), result.message());
@@ -29,8 +59,9 @@ absl::Status ResultStatus(const CommandResult& result) {
 
 StateMachine::StateMachine(std::unique_ptr<MetaStore> store) : store_(std::move(store)) {}
 
-absl::StatusOr<std::unique_ptr<StateMachine>> StateMachine::Open(const std::string& path) {
-  DFS_ASSIGN_OR_RETURN(std::unique_ptr<MetaStore> store, MetaStore::Open(path));
+absl::StatusOr<std::unique_ptr<StateMachine>> StateMachine::Open(const std::string& path,
+                                                                 leveldb::Env* env) {
+  DFS_ASSIGN_OR_RETURN(std::unique_ptr<MetaStore> store, MetaStore::Open(path, env));
   std::unique_ptr<StateMachine> sm(new StateMachine(std::move(store)));
   Txn txn(sm->store());
   if (!txn.Get(keys::Inode(keys::kRootInode))) {
@@ -50,6 +81,7 @@ absl::StatusOr<std::unique_ptr<StateMachine>> StateMachine::Open(const std::stri
     DFS_RETURN_IF_ERROR(sm->store()->Sync());
   }
   sm->applied_index_ = sm->store()->GetCounter(keys::kAppliedIndex);
+  sm->safe_mode_ = sm->store()->Get(keys::kSafeMode).ok();
   return sm;
 }
 
@@ -62,10 +94,15 @@ CommandResult StateMachine::Apply(uint64_t index, const Command& command) {
   if (has_session && txn.GetProto(session_key, &result)) {
     // A retry of a command already applied: answer as the first time, change nothing else.
   } else {
-    // Timestamps never go backwards, whatever the proposing leader's clock says.
-    int64_t now_ns = std::max<int64_t>(command.timestamp_ns(),
-                                       static_cast<int64_t>(txn.GetCounter(kLastTimestamp)) + 1);
-    absl::Status status = Dispatch(txn, command, now_ns, &result);
+    // Timestamps never go backwards, whatever the proposing leader's clock says; they stop at
+    // the largest int64 rather than overflow (a command stamped INT64_MAX once did).
+    const int64_t last_ns = static_cast<int64_t>(txn.GetCounter(kLastTimestamp));
+    int64_t now_ns = std::max<int64_t>(
+        command.timestamp_ns(),
+        last_ns == std::numeric_limits<int64_t>::max() ? last_ns : last_ns + 1);
+    absl::Status status = safe_mode_.load() && BlockedInSafeMode(command)
+                              ? SafeModeError()
+                              : Dispatch(txn, command, now_ns, &result);
     if (!status.ok()) {
       txn = Txn(store_.get());  // a failed command changes nothing but the bookkeeping below
       result.Clear();
@@ -83,7 +120,21 @@ CommandResult StateMachine::Apply(uint64_t index, const Command& command) {
   }
   txn.PutCounter(keys::kAppliedIndex, index);
   DFS_CHECK_OK(txn.Commit());
+  if (command.has_set_safe_mode()) safe_mode_ = store_->Get(keys::kSafeMode).ok();
   applied_index_ = index;
+  return result;
+}
+
+CommandResult StateMachine::ApplyEncoded(uint64_t index, absl::string_view data) {
+  Command command;
+  if (command.ParseFromArray(data.data(), static_cast<int>(data.size()))) {
+    return Apply(index, command);
+  }
+  ApplyNoop(index);
+  CommandResult result;
+  result.set_code(static_cast<int>(absl::StatusCode::kInvalidArgument));
+  result.set_message("log entry does not decode as a command");
+  result.set_posix_errno(EINVAL);
   return result;
 }
 
@@ -143,6 +194,7 @@ absl::Status StateMachine::Restore(uint64_t index, const std::string& data) {
   sync.sync = true;
   leveldb::Status s = store_->db()->Write(sync, &batch);
   if (!s.ok()) return absl::InternalError("restore snapshot: " + s.ToString());
+  safe_mode_ = store_->Get(keys::kSafeMode).ok();
   applied_index_ = index;
   return absl::OkStatus();
 }
@@ -192,6 +244,7 @@ absl::Status StateMachine::Dispatch(Txn& txn, const Command& command, int64_t no
     case Command::kSetDecommission:
       return ApplySetDecommission(txn, command.set_decommission(), now_ns);
     case Command::kMergeSwap: return ApplyMergeSwap(txn, command.merge_swap(), now_ns);
+    case Command::kSetSafeMode: return ApplySetSafeMode(txn, command.set_safe_mode(), now_ns);
     case Command::OP_NOT_SET: break;
   }
   return FsError(EINVAL, "empty or unknown command");
@@ -299,6 +352,22 @@ uint64_t StateMachine::chunk_count() {
   uint64_t n = 0;
   for (it->Seek(keys::ChunkPrefix()); it->Valid() && it->key().starts_with("C"); it->Next()) ++n;
   return n;
+}
+
+std::vector<std::string> StateMachine::DecommissionedDatanodes() {
+  std::vector<std::string> ids;
+  std::unique_ptr<leveldb::Iterator> it(store_->db()->NewIterator(leveldb::ReadOptions()));
+  const std::string prefix = keys::DecommissionPrefix();
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    ids.push_back(it->key().ToString().substr(prefix.size()));
+  }
+  return ids;
+}
+
+int64_t StateMachine::safe_mode_since_ns() {
+  SafeModeRecord record;
+  if (!store_->GetProto(keys::kSafeMode, &record).ok()) return 0;
+  return record.since_ns();
 }
 
 }  // namespace dfs

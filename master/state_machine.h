@@ -16,11 +16,15 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "master/meta_store.h"
 #include "proto/command.pb.h"
 #include "proto/common.pb.h"
 
 namespace dfs {
+
+// The message of every command refused in safe mode (with EROFS).
+inline constexpr char kSafeModeMessage[] = "cluster is in safe mode (read-only)";
 
 // Session records kept per client: a retry of one of a client's last kSessionWindow commands is
 // answered from the record instead of being applied again.
@@ -28,13 +32,19 @@ inline constexpr uint64_t kSessionWindow = 1024;
 
 class StateMachine {
  public:
-  // Opens (or initialises, with the root directory) the store at `path`.
-  static absl::StatusOr<std::unique_ptr<StateMachine>> Open(const std::string& path);
+  // Opens (or initialises, with the root directory) the store at `path`; `env` as in
+  // MetaStore::Open.
+  static absl::StatusOr<std::unique_ptr<StateMachine>> Open(const std::string& path,
+                                                            leveldb::Env* env = nullptr);
 
   uint64_t applied_index() const { return applied_index_.load(); }
 
   // Applies the command at log `index`, which must be applied_index() + 1.
   CommandResult Apply(uint64_t index, const Command& command);
+  // Decodes a log entry's serialized Command and applies it. An entry that does not decode
+  // (a bug or corruption upstream of the log) is an InvalidArgument result that still advances
+  // the index: every replica decodes the same bytes the same way, so none crashes and all agree.
+  CommandResult ApplyEncoded(uint64_t index, absl::string_view data);
   // Advances the applied index past a log entry that is not a command (Raft no-ops and
   // membership changes).
   void ApplyNoop(uint64_t index);
@@ -65,6 +75,14 @@ class StateMachine {
   bool ChunkKnown(uint64_t chunk_id);  // referenced or garbage: not an orphan
   uint64_t inode_count();
   uint64_t chunk_count();  // scans the chunk map: for status pages, not hot paths
+  // Ids of the datanodes being drained (decommission records), in id order.
+  std::vector<std::string> DecommissionedDatanodes();
+
+  // Safe mode (SetSafeModeCmd): while on, Apply refuses with EROFS every command that
+  // BlockedInSafeMode() names. Readable from any thread without touching the store.
+  bool safe_mode() const { return safe_mode_.load(); }
+  // When safe mode was entered (the command's timestamp); 0 when off.
+  int64_t safe_mode_since_ns();
 
   MetaStore* store() { return store_.get(); }
 
@@ -74,9 +92,19 @@ class StateMachine {
 
   std::unique_ptr<MetaStore> store_;
   std::atomic<uint64_t> applied_index_{0};
+  std::atomic<bool> safe_mode_{false};  // mirrors the kSafeMode key, for cheap checks
 };
 
 // The status a CommandResult describes (with its errno payload).
 absl::Status ResultStatus(const CommandResult& result);
+
+// True for the commands safe mode refuses: every client change to the namespace or to file
+// content (create, mkdir, write commits, rename, unlink, setattr, link, symlink...) and the
+// merger's swaps. Not refused: freeing an orphan at its last close (nothing visible changes, and
+// refusing would leak it), replica bookkeeping (repairs go on), id reservations, decommissioning
+// and safe mode itself.
+bool BlockedInSafeMode(const Command& command);
+// FailedPrecondition with EROFS and kSafeModeMessage.
+absl::Status SafeModeError();
 
 }  // namespace dfs

@@ -7,7 +7,6 @@
 #include "common/grpc_status.h"
 #include "common/logging.h"
 #include "common/rpc.h"
-#include "master/keys.h"
 #include "proto/datanode.grpc.pb.h"
 
 namespace dfs {
@@ -117,13 +116,7 @@ absl::Status MaintenanceContext::DeleteOnDatanode(const std::string& address,
 }
 
 std::vector<std::string> MaintenanceContext::DecommissionedIds() {
-  std::vector<std::string> ids;
-  std::unique_ptr<leveldb::Iterator> it(sm_->store()->db()->NewIterator(leveldb::ReadOptions()));
-  const std::string prefix = keys::DecommissionPrefix();
-  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    ids.push_back(it->key().ToString().substr(prefix.size()));
-  }
-  return ids;
+  return sm_->DecommissionedDatanodes();
 }
 
 }  // namespace dfs

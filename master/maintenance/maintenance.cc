@@ -119,6 +119,8 @@ void Maintenance::JanitorLoop() {
       merger_.Reset();
       next_gc = next_trash = next_merge = 0;
     }
+    // Paused, not skipped: each task runs as soon as safe mode ends.
+    if (ctx_.sm()->safe_mode()) continue;
     int64_t now = clock->MonotonicNanos();
     if (now >= next_gc) {
       gc_.RunOnce();
@@ -128,9 +130,20 @@ void Maintenance::JanitorLoop() {
       trash_.RunOnce();
       next_trash = clock->MonotonicNanos() + options.trash_interval_ms * 1000000;
     }
-    if (options.merge_interval_ms > 0 && now >= next_merge) {
+    bool merge_now = false;
+    if (ctx_.Ready()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      merge_now = merge_requested_;
+      merge_requested_ = false;
+    }
+    if (merge_now || (options.merge_interval_ms > 0 && now >= next_merge)) {
+      if (merge_now) {
+        DFS_LOG(INFO) << "merger: pass requested by an administrator";
+      }
       merger_.RunOnce();
-      next_merge = clock->MonotonicNanos() + options.merge_interval_ms * 1000000;
+      if (options.merge_interval_ms > 0) {
+        next_merge = clock->MonotonicNanos() + options.merge_interval_ms * 1000000;
+      }
     }
   } while (Sleep(kTickMs));
 }
@@ -174,12 +187,37 @@ absl::StatusOr<BalanceResponse> Maintenance::Balance(double threshold) {
   if (threshold < 0 || threshold >= 1) {
     return absl::InvalidArgumentError("threshold must be a fraction in [0, 1)");
   }
+  if (ctx_.sm()->safe_mode()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(kSafeModeMessage, ": the balancer waits until safe mode is left"));
+  }
   replicator_.RequestBalance(threshold);
   BalanceResponse response;
   response.set_started(true);
   response.set_message(
       ctx_.Ready() ? "balancer started"
                    : "balancer starts once this master has led for one datanode dead-timeout");
+  return response;
+}
+
+absl::StatusOr<MergeResponse> Maintenance::Merge() {
+  if (!ctx_.log()->IsLeader()) return absl::UnavailableError("not the leader");
+  if (!ctx_.options().enabled) {
+    return absl::FailedPreconditionError("background maintenance is off (--maintenance=false)");
+  }
+  if (ctx_.sm()->safe_mode()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(kSafeModeMessage, ": the merger waits until safe mode is left"));
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    merge_requested_ = true;
+  }
+  MergeResponse response;
+  response.set_started(true);
+  response.set_message(
+      ctx_.Ready() ? "merger pass started"
+                   : "merger pass starts once this master has led for one datanode dead-timeout");
   return response;
 }
 

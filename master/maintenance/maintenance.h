@@ -8,10 +8,15 @@
 //     balancer_interval_ms;
 //   - the copy workers (Copier);
 //   - the janitor thread: the GarbageCollector every gc_interval_ms, the TrashExpirer every
-//     trash_interval_ms and the Merger every merge_interval_ms.
+//     trash_interval_ms and the Merger every merge_interval_ms (and when asked).
 // Everything acts only while the command log says this master leads, and every change to
 // persistent state is a command proposed through the log (master/maintenance_ops.h). When
 // leadership is lost, queued copies are dropped and running ones cancelled at once.
+//
+// Safe mode (StateMachine::safe_mode()) pauses what changes files or deletes data on purpose:
+// the GC, trash expiry, the merger and the balancer. The replicator keeps repairing (copying
+// short chunks, dropping copies beyond RF): that changes no file, and a node lost during a long
+// maintenance window should not leave chunks one failure away from loss.
 //
 // Thread-safe: the admin methods may be called from gRPC threads at any time.
 #pragma once
@@ -49,8 +54,10 @@ class Maintenance {
   // no datanode has; Unavailable when not the leader.
   absl::StatusOr<DecommissionResponse> SetDecommission(const std::string& datanode,
                                                        bool decommission);
-  // Starts a balancer run now; threshold 0: the configured one.
+  // Starts a balancer run now; threshold 0: the configured one. FailedPrecondition in safe mode.
   absl::StatusOr<BalanceResponse> Balance(double threshold);
+  // Starts a merger pass now, whatever merge_interval_ms says. FailedPrecondition in safe mode.
+  absl::StatusOr<MergeResponse> Merge();
   // Adds the maintenance counters to a ClusterStatus answer.
   void FillStatus(ClusterStatusResponse* status);
 
@@ -71,6 +78,7 @@ class Maintenance {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;  // guarded by mu_
+  bool merge_requested_ = false;  // guarded by mu_
   std::thread scan_thread_;
   std::thread janitor_thread_;
 };

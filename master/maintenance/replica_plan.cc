@@ -99,4 +99,44 @@ ChunkPlan PlanChunk(const ChunkInfo& chunk, int replication,
   return plan;
 }
 
+ChunkCheck CheckChunk(const ChunkInfo& chunk, int replication,
+                      const std::map<std::string, PlanNode>& nodes,
+                      const std::set<std::string>& corrupt) {
+  ChunkCheck check;
+  check.set_chunk_id(chunk.chunk_id());
+  check.set_length(chunk.length());
+  check.set_crc32c(chunk.crc32c());
+  check.set_replication(replication);
+  // Trims do not matter here: only the counts before them.
+  const ChunkPlan plan = PlanChunk(chunk, /*replication=*/1 << 30, nodes, corrupt, {});
+  check.set_good_replicas(plan.good);
+  check.set_live_replicas(plan.live);
+  bool any_corrupt = false;
+  std::set<std::string> seen;
+  for (const std::string& id : chunk.replicas()) {
+    if (!seen.insert(id).second) continue;
+    ReplicaCheck* replica = check.add_replicas();
+    replica->mutable_node()->set_id(id);
+    const PlanNode* node = FindNode(nodes, id);
+    if (corrupt.count(id)) {
+      replica->set_health(REPLICA_CORRUPT);
+      any_corrupt = true;
+    } else if (node == nullptr || !node->live) {
+      replica->set_health(REPLICA_DEAD);
+    } else if (node->draining) {
+      replica->set_health(REPLICA_DECOMMISSIONING);
+    } else {
+      replica->set_health(REPLICA_LIVE);
+    }
+  }
+  if (plan.live == 0) {
+    check.set_health(any_corrupt ? CHUNK_CORRUPT : CHUNK_MISSING);
+  } else if (plan.good < replication) {
+    check.set_health(CHUNK_UNDER_REPLICATED);
+  } else {
+    check.set_health(CHUNK_HEALTHY);
+  }
+  return check;
+}
+
 }  // namespace dfs

@@ -1,6 +1,6 @@
-// What the replicator should do about one chunk, as a pure function of the chunk's record and
-// the leader's view of the datanodes. No I/O, no clock, no randomness: unit-tested directly, and
-// safe to call from any thread.
+// What the replicator should do about one chunk, and how healthy fsck finds it, as pure
+// functions of the chunk's record and the leader's view of the datanodes. No I/O, no clock, no
+// randomness: unit-tested directly, and safe to call from any thread.
 //
 // Vocabulary:
 //   live     a recorded replica on a node that heartbeats (and that its chunk reports do not
@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "proto/common.pb.h"
+#include "proto/master.pb.h"
 
 namespace dfs {
 
@@ -53,5 +54,13 @@ ChunkPlan PlanChunk(const ChunkInfo& chunk, int replication,
                     const std::map<std::string, PlanNode>& nodes,
                     const std::set<std::string>& absent,
                     const std::vector<std::string>& unrecorded_holders);
+
+// fsck's verdict on one chunk, in PlanChunk's terms: a replica in `corrupt` (reported damaged and
+// still recorded) counts as dead; no live replica left is CHUNK_CORRUPT if one of the dead ones
+// is a damaged copy, else CHUNK_MISSING; fewer good replicas than RF is CHUNK_UNDER_REPLICATED.
+// Replicas carry only their datanode id.
+ChunkCheck CheckChunk(const ChunkInfo& chunk, int replication,
+                      const std::map<std::string, PlanNode>& nodes,
+                      const std::set<std::string>& corrupt);
 
 }  // namespace dfs

@@ -77,7 +77,8 @@ void Replicator::Scan() {
   std::map<std::string, std::vector<BalanceChunk>> chunks_on;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (balance_requested_ && copier_->moves_in_flight() == 0) {
+    // Safe mode holds a requested run back until it ends (see maintenance.h).
+    if (balance_requested_ && copier_->moves_in_flight() == 0 && !ctx_->sm()->safe_mode()) {
       if (balance_wait_until_ns_ == 0) {
         // The last round's moves are done; let heartbeats bring fresh usage figures first.
         balance_wait_until_ns_ = now + 2 * ctx_->options().scan_interval_ms * 1000000;

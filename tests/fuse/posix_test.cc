@@ -23,6 +23,7 @@
 #include "common/random.h"
 #include "gtest/gtest.h"
 #include "tests/testutil/files.h"
+#include "tests/testutil/http.h"
 #include "tests/fuse/fuse_test_util.h"
 
 namespace dfs::testing {
@@ -486,6 +487,27 @@ TEST_F(PosixTest, OpenSeesWhatOtherClientsClosed) {
   // And removes it.
   ASSERT_TRUE(other->Remove(remote, false).ok());
   EXPECT_EQ(ReadFile(P("f")).substr(0, 13), "<error: open:");
+}
+
+TEST_F(PosixTest, MetricsCountOperations) {
+  auto lookups_and_getattrs = [] {
+    absl::StatusOr<HttpResult> page = HttpGet(mount_->http_address(), "/metrics");
+    EXPECT_TRUE(page.ok()) << page.status();
+    if (!page.ok()) return -1.0;
+    absl::StatusOr<std::map<std::string, double>> samples = ParseMetrics(page->body);
+    EXPECT_TRUE(samples.ok()) << samples.status();
+    if (!samples.ok()) return -1.0;
+    return SumMetric(*samples, "dfs_fuse_op_duration_seconds_count", {"op=\"lookup\""}) +
+           SumMetric(*samples, "dfs_fuse_op_duration_seconds_count", {"op=\"getattr\""});
+  };
+  const double before = lookups_and_getattrs();
+  ASSERT_TRUE(WriteFile(P("f"), "x"));
+  // A name the kernel has not seen: stat must ask dfs-fuse.
+  ASSERT_EQ(::link(P("f").c_str(), P("g").c_str()), 0) << strerror(errno);
+  Stat(P("g"));
+  struct stat st;
+  EXPECT_NE(::stat(P("missing").c_str(), &st), 0);  // misses are not cached: a lookup
+  EXPECT_GT(lookups_and_getattrs(), before);
 }
 
 TEST_F(PosixTest, StatFsReportsClusterCapacity) {

@@ -3,7 +3,9 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -11,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "client/client.h"
 #include "common/rpc.h"
 #include "gtest/gtest.h"
 #include "tests/testutil/cluster.h"
@@ -170,6 +173,47 @@ TEST_F(ClusterTest, InterruptedPutLeavesNoVisibleFile) {
   CommandResult ls = cluster_->Dfs({"ls", "/"});
   EXPECT_EQ(ls.exit_code, 0);
   EXPECT_EQ(ls.out.find("partial"), std::string::npos) << ls.out;
+}
+
+TEST_F(ClusterTest, GetWhileTheFileIsReplacedSeesOneWholeVersion) {
+  // `put -f` replaces the inode behind the name; a get racing with it must still find the file.
+  ClientOptions options;
+  options.masters = cluster_->master_addresses();
+  auto writer = Client::New(options);
+  auto reader = Client::New(options);
+  ASSERT_TRUE(writer.ok() && reader.ok());
+  auto version = [](int v) { return std::string(4096 + v, static_cast<char>('a' + v % 26)); };
+  auto put = [&](int v) {
+    std::string data = version(v);
+    size_t offset = 0;
+    ByteSource source = [&](char* buffer, size_t size) -> absl::StatusOr<size_t> {
+      size_t n = std::min(size, data.size() - offset);
+      std::memcpy(buffer, data.data() + offset, n);
+      offset += n;
+      return n;
+    };
+    return (*writer)->Put(source, "/replaced", PutOptions{.overwrite = true}).status();
+  };
+  ASSERT_TRUE(put(0).ok());
+  std::atomic<bool> done{false};
+  std::thread replacer([&] {
+    for (int v = 1; v <= 60; ++v) EXPECT_TRUE(put(v).ok());
+    done = true;
+  });
+  int gets = 0;
+  while (!done.load()) {
+    std::string got;
+    absl::StatusOr<Attr> attr = (*reader)->Get("/replaced", [&](absl::string_view data) {
+      got.append(data.data(), data.size());
+      return absl::OkStatus();
+    });
+    ASSERT_TRUE(attr.ok()) << "get " << gets << ": " << attr.status();
+    int v = static_cast<int>(got.size()) - 4096;
+    ASSERT_TRUE(v >= 0 && got == version(v)) << "a torn or unknown version of " << got.size();
+    ++gets;
+  }
+  replacer.join();
+  EXPECT_GT(gets, 0);
 }
 
 TEST_F(ClusterTest, CliReportsErrorsClearly) {

@@ -33,15 +33,6 @@ double SecondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// Flags that make the maintenance tasks act within seconds.
-std::vector<std::string> FastMaintenanceFlags() {
-  return {"--maintenance_scan_interval_ms=500", "--chunk_report_interval_ms=1500",
-          "--replication_max_concurrent=16",    "--replication_bytes_per_sec=0",
-          "--gc_grace_ms=1500",                 "--orphan_grace_ms=3000",
-          "--gc_interval_ms=500",               "--trash_interval_ms=500",
-          "--balancer_interval_ms=0"};
-}
-
 // Deterministic content for file `i`.
 std::string Content(int i, size_t size) {
   std::string data(size, '\0');
@@ -56,8 +47,7 @@ std::string Content(int i, size_t size) {
 class MaintenanceTest : public ::testing::Test {
  protected:
   void StartCluster(ClusterOptions options) {
-    for (const auto& flag : FastMaintenanceFlags()) options.extra_master_flags.push_back(flag);
-    cluster_ = std::make_unique<TestCluster>(options);
+    cluster_ = std::make_unique<TestCluster>(WithFastMaintenance(options));
     absl::Status s = cluster_->Start();
     ASSERT_TRUE(s.ok()) << s << cluster_->MasterLog();
   }
@@ -526,8 +516,7 @@ TEST_F(MaintenanceTest, BalancerSpreadsReplicasOntoNewDatanodes) {
   options.datanodes = 5;
   // 2 GiB each: three nodes end up 6% full, the cluster 3.5%.
   options.extra_datanode_flags = {"--capacity_bytes=2147483648"};
-  for (const auto& flag : FastMaintenanceFlags()) options.extra_master_flags.push_back(flag);
-  cluster_ = std::make_unique<TestCluster>(options);
+  cluster_ = std::make_unique<TestCluster>(WithFastMaintenance(options));
   ASSERT_TRUE(cluster_->StartMaster().ok());
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(cluster_->StartDatanode(i).ok());
   ASSERT_TRUE(cluster_->WaitForLiveDatanodes(3).ok());

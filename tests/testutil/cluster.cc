@@ -1,5 +1,6 @@
 #include "tests/testutil/cluster.h"
 
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -12,8 +13,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "common/auth.h"
 #include "common/file_util.h"
 #include "common/rpc.h"
+#include "common/rpc_security.h"
+#include "common/status.h"
 
 namespace dfs::testing {
 namespace {
@@ -31,14 +35,85 @@ std::string Tail(const std::string& text, size_t bytes) {
 
 }  // namespace
 
+ClusterOptions WithFastMaintenance(ClusterOptions options) {
+  options.extra_master_flags.insert(
+      options.extra_master_flags.end(),
+      {"--maintenance_scan_interval_ms=500", "--chunk_report_interval_ms=1500",
+       "--replication_max_concurrent=16", "--replication_bytes_per_sec=0", "--gc_grace_ms=1500",
+       "--orphan_grace_ms=3000", "--gc_interval_ms=500", "--trash_interval_ms=500",
+       "--balancer_interval_ms=0"});
+  return options;
+}
+
 TestCluster::TestCluster(ClusterOptions options) : options_(std::move(options)) {
   for (int i = 0; i < options_.datanodes; ++i) datanodes_.push_back(std::make_unique<Process>());
   for (int i = 0; i < options_.masters; ++i) {
     masters_.push_back(std::make_unique<Process>());
-    master_addresses_.push_back(*ResolveListenAddress("127.0.0.1:0"));
-    admins_.push_back(AdminService::NewStub(GetChannel(master_addresses_.back())));
+    const std::string& listen = MasterSite(i).listen;
+    master_addresses_.push_back(listen.empty() ? *ResolveListenAddress("127.0.0.1:0") : listen);
   }
   master_list_ = absl::StrJoin(master_addresses_, ",");
+  // Before the first channel: channels keep the settings they were made with.
+  security_status_ = SetUpSecurity();
+  for (const std::string& address : master_addresses_) {
+    admins_.push_back(AdminService::NewStub(GetChannel(address)));
+  }
+}
+
+absl::Status TestCluster::SetUpSecurity() {
+  RpcSecurityOptions in_process;
+  std::string conf = absl::StrCat("masters=", master_list_, "\n");
+  if (options_.secure) {
+    DFS_RETURN_IF_ERROR(InitClusterCredentials(dir()));
+    in_process.secret_file = secret_file();
+    absl::StrAppend(&conf, "secret_file=", admin_key_file(), "\n");
+  }
+  if (options_.tls) {
+    CommandResult certs =
+        RunCommand({std::string(DFS_SOURCE_DIR) + "/tools/tls-certs", dir() + "/tls"}, 60000);
+    if (certs.exit_code != 0) return absl::InternalError("tools/tls-certs failed: " + certs.err);
+    in_process.tls_ca = tls_ca_file();
+    absl::StrAppend(&conf, "tls_ca=", tls_ca_file(), "\n");
+  }
+  const std::string conf_path = dir() + "/client.conf";
+  DFS_RETURN_IF_ERROR(WriteFileAtomic(conf_path, conf));
+  // Children find the cluster's credential here, never in the user's own settings.
+  ::setenv("DFS_CONFIG", conf_path.c_str(), 1);
+  ::unsetenv("DFS_SECRET_FILE");
+  ::unsetenv("DFS_TLS_CA");
+  return ConfigureRpcSecurity(in_process);
+}
+
+std::string TestCluster::secret_file() const {
+  return options_.secure ? absl::StrCat(dir(), "/", kClusterSecretFile) : "";
+}
+
+std::string TestCluster::admin_key_file() const {
+  return options_.secure ? absl::StrCat(dir(), "/", kAdminKeyFile) : "";
+}
+
+std::string TestCluster::client_key_file() const {
+  return options_.secure ? absl::StrCat(dir(), "/", kClientKeyFile) : "";
+}
+
+std::string TestCluster::tls_ca_file() const { return options_.tls ? dir() + "/tls/ca.crt" : ""; }
+
+std::vector<std::string> TestCluster::ClientSecurityFlags() const {
+  std::vector<std::string> flags;
+  if (options_.secure) flags.push_back("--secret_file=" + client_key_file());
+  if (options_.tls) flags.push_back("--tls_ca=" + tls_ca_file());
+  return flags;
+}
+
+std::vector<std::string> TestCluster::ServerSecurityFlags() const {
+  std::vector<std::string> flags;
+  if (options_.secure) flags.push_back("--secret_file=" + secret_file());
+  if (options_.tls) {
+    flags.insert(flags.end(), {"--tls_cert=" + dir() + "/tls/node.crt",
+                               "--tls_key=" + dir() + "/tls/node.key",
+                               "--tls_ca=" + tls_ca_file()});
+  }
+  return flags;
 }
 
 TestCluster::~TestCluster() {
@@ -46,7 +121,36 @@ TestCluster::~TestCluster() {
   for (auto& master : masters_) master->Kill();
 }
 
-std::string TestCluster::datanode_dir(int i) const { return absl::StrCat(dir(), "/dn", i); }
+NodeSite TestCluster::MasterSite(int i) const {
+  return i < static_cast<int>(options_.master_sites.size()) ? options_.master_sites[i] : NodeSite{};
+}
+
+NodeSite TestCluster::DatanodeSite(int i) const {
+  return i < static_cast<int>(options_.datanode_sites.size()) ? options_.datanode_sites[i]
+                                                              : NodeSite{};
+}
+
+std::string TestCluster::datanode_dir(int i) const {
+  std::string site_dir = DatanodeSite(i).data_dir;
+  return site_dir.empty() ? absl::StrCat(dir(), "/dn", i) : site_dir;
+}
+
+std::string TestCluster::master_dir(int i) const {
+  std::string site_dir = MasterSite(i).data_dir;
+  return site_dir.empty() ? absl::StrCat(dir(), "/master", i) : site_dir;
+}
+
+std::string TestCluster::HttpPortFile(const std::string& name, int i) const {
+  return absl::StrCat(dir(), "/", name, i, ".http");
+}
+
+std::string TestCluster::master_http_address(int i) const {
+  return std::string(absl::StripAsciiWhitespace(ReadAll(HttpPortFile("master", i))));
+}
+
+std::string TestCluster::datanode_http_address(int i) const {
+  return std::string(absl::StripAsciiWhitespace(ReadAll(HttpPortFile("dn", i))));
+}
 
 std::string TestCluster::datanode_id(int i) const {
   return std::string(absl::StripAsciiWhitespace(ReadAll(datanode_dir(i) + "/DATANODE_ID")));
@@ -79,12 +183,14 @@ absl::Status TestCluster::WaitForPortFile(const std::string& path, Process& proc
 absl::Status TestCluster::StartMasterAt(int i, const std::vector<std::string>& extra_flags) {
   std::string port_file = absl::StrCat(dir(), "/master", i, ".port");
   ::unlink(port_file.c_str());
-  std::vector<std::string> argv = {BinDir() + "/dfs-master",
-                                   absl::StrCat("--data_dir=", dir(), "/master", i),
-                                   "--listen=" + master_addresses_[i],
-                                   "--port_file=" + port_file,
-                                   "--enable_test_hooks",
-                                   absl::StrCat("--datanode_dead_ms=", options_.datanode_dead_ms)};
+  std::vector<std::string> argv = MasterSite(i).exec_prefix;
+  argv.insert(argv.end(), {BinDir() + "/dfs-master", "--data_dir=" + master_dir(i),
+                           "--listen=" + master_addresses_[i], "--port_file=" + port_file,
+                           "--http_listen=127.0.0.1:0",
+                           "--http_port_file=" + HttpPortFile("master", i),
+                           "--enable_test_hooks",
+                           absl::StrCat("--datanode_dead_ms=", options_.datanode_dead_ms)});
+  for (const auto& flag : ServerSecurityFlags()) argv.push_back(flag);
   for (const auto& flag : options_.extra_master_flags) argv.push_back(flag);
   for (const auto& flag : extra_flags) argv.push_back(flag);
   bool joining = std::find(extra_flags.begin(), extra_flags.end(), "--join") != extra_flags.end();
@@ -161,14 +267,16 @@ MasterService::Stub* TestCluster::master() {
 absl::Status TestCluster::StartDatanode(int i) {
   std::string port_file = absl::StrCat(dir(), "/dn", i, ".port");
   ::unlink(port_file.c_str());
-  std::vector<std::string> argv = {
-      BinDir() + "/dfs-datanode",
-      "--data_dir=" + datanode_dir(i),
-      "--listen=127.0.0.1:0",
-      "--masters=" + master_list_,
-      "--rack=" + options_.racks[i % options_.racks.size()],
-      absl::StrCat("--heartbeat_interval_ms=", options_.heartbeat_interval_ms),
-      "--port_file=" + port_file};
+  const NodeSite site = DatanodeSite(i);
+  std::vector<std::string> argv = site.exec_prefix;
+  argv.insert(argv.end(),
+              {BinDir() + "/dfs-datanode", "--data_dir=" + datanode_dir(i),
+               "--listen=" + (site.listen.empty() ? std::string("127.0.0.1:0") : site.listen),
+               "--masters=" + master_list_, "--rack=" + options_.racks[i % options_.racks.size()],
+               absl::StrCat("--heartbeat_interval_ms=", options_.heartbeat_interval_ms),
+               "--port_file=" + port_file, "--http_listen=127.0.0.1:0",
+               "--http_port_file=" + HttpPortFile("dn", i)});
+  for (const auto& flag : ServerSecurityFlags()) argv.push_back(flag);
   for (const auto& flag : options_.extra_datanode_flags) argv.push_back(flag);
   if (absl::Status s = datanodes_[i]->Start(argv, absl::StrCat(dir(), "/dn", i, ".log")); !s.ok()) {
     return s;
@@ -180,6 +288,7 @@ absl::Status TestCluster::StartDatanode(int i) {
 void TestCluster::StopDatanode(int i, int signal) { datanodes_[i]->Signal(signal); }
 
 absl::Status TestCluster::Start() {
+  if (!security_status_.ok()) return security_status_;
   if (absl::Status s = StartMaster(); !s.ok()) return s;
   for (int i = 0; i < options_.datanodes; ++i) {
     if (absl::Status s = StartDatanode(i); !s.ok()) return s;
@@ -207,6 +316,7 @@ absl::Status TestCluster::WaitForLiveDatanodes(int live, int timeout_ms) {
 CommandResult TestCluster::Dfs(const std::vector<std::string>& args, int timeout_ms,
                                const std::string& stdin_path) {
   std::vector<std::string> argv = {BinDir() + "/dfs", "--masters=" + master_list_};
+  for (const auto& flag : ClientSecurityFlags()) argv.push_back(flag);
   argv.insert(argv.end(), args.begin(), args.end());
   return RunCommand(argv, timeout_ms, stdin_path);
 }

@@ -1,14 +1,22 @@
-// dfsadmin raft status|add|remove|transfer|snapshot: the masters' Raft group.
+// dfsadmin raft status|add|remove|transfer|snapshot, and dfsadmin snapshot: the masters' Raft
+// group.
 #pragma once
 
-#include <cstdint>
 #include <string>
 #include <vector>
 
-namespace dfs {
+#include "tools/admin/masters.h"
 
-// Runs `dfsadmin raft ARGS...`; returns the exit code.
-int RaftCommand(const std::vector<std::string>& masters, int64_t timeout_ms,
-                const std::vector<std::string>& args);
+namespace dfs::admin {
 
-}  // namespace dfs
+// InvalidArgument (saying why) unless `args` is one of: status | add|remove|transfer HOST:PORT |
+// snapshot.
+absl::Status CheckRaftArgs(const std::vector<std::string>& args);
+
+// Runs `dfsadmin raft ARGS...` (checked by CheckRaftArgs); returns the exit code.
+int RaftCommand(const Target& target, const std::vector<std::string>& args);
+
+// Has the leader take a Raft snapshot now (compacting its log); prints the new snapshot index.
+int SnapshotCommand(const Target& target);
+
+}  // namespace dfs::admin

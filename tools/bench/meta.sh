@@ -10,6 +10,9 @@ files="${1:-2000}"
 "$repo/tools/setup.sh"
 bin="${DFS_BUILD_DIR:-$repo/build}/bin"
 work="$(mktemp -d "${TMPDIR:-/tmp}/dfs-meta-bench-XXXXXX")"
+# This cluster runs without a secret or TLS: keep the clients off the user's client.conf.
+export DFS_CONFIG=/dev/null
+unset DFS_SECRET_FILE DFS_TLS_CA
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT

@@ -1,6 +1,8 @@
 // dfs-meta-load: metadata load through the client library, for tools/bench/meta.sh.
 //
-//   dfs-meta-load --masters A,B,C --clients N --files F
+//   dfs-meta-load --masters A,B,C --clients N --files F [--secret_file PATH] [--tls_ca PATH]
+//
+// The credential and CA default as for `dfs` ($DFS_SECRET_FILE, $DFS_TLS_CA, client.conf).
 //
 // Each of N client threads (each its own Client) creates F empty files in its own directory,
 // then stats them, then renames them; prints one line per phase: "<phase> <ops> <seconds> <ops/s>".
@@ -8,14 +10,15 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "client/client.h"
+#include "client/config.h"
 
 namespace {
 
@@ -28,17 +31,28 @@ int Fail(const std::string& message) {
 
 int main(int argc, char** argv) {
   std::string masters;
+  std::optional<std::string> secret_file, tls_ca;
   int clients = 1, files = 1000;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i], value = argv[i + 1];
     if (flag == "--masters") masters = value;
+    else if (flag == "--secret_file") secret_file = value;
+    else if (flag == "--tls_ca") tls_ca = value;
     else if (flag == "--clients" && absl::SimpleAtoi(value, &clients) && clients > 0) continue;
     else if (flag == "--files" && absl::SimpleAtoi(value, &files) && files > 0) continue;
     else return Fail("usage: dfs-meta-load --masters A,B --clients N --files F");
   }
   if (masters.empty()) return Fail("--masters is required");
+  dfs::MasterSources sources = dfs::MasterSourcesFromEnvironment(masters);
+  sources.secret_file_flag = secret_file;
+  sources.tls_ca_flag = tls_ca;
+  absl::StatusOr<dfs::DiscoveredConfig> config = dfs::DiscoverConfig(sources);
+  if (!config.ok()) return Fail(std::string(config.status().message()));
+  if (absl::Status s = dfs::ConfigureClientSecurity(config->config); !s.ok()) {
+    return Fail(std::string(s.message()));
+  }
   dfs::ClientOptions options;
-  options.masters = absl::StrSplit(masters, ',');
+  dfs::ApplyConfig(config->config, &options);
   std::vector<std::unique_ptr<dfs::Client>> pool;
   std::vector<uint64_t> dirs;
   for (int c = 0; c < clients; ++c) {

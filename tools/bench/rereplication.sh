@@ -19,6 +19,9 @@ chunk_mib="${2:-64}"
 if [ -z "${DFS_BUILD_DIR:-}" ]; then "$repo/tools/setup.sh"; fi
 bin="${DFS_BUILD_DIR:-$repo/build}/bin"
 work="$(mktemp -d "${TMPDIR:-/tmp}/dfs-rerepl-XXXXXX")"
+# This cluster runs without a secret or TLS: keep the clients off the user's client.conf.
+export DFS_CONFIG=/dev/null
+unset DFS_SECRET_FILE DFS_TLS_CA
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
@@ -61,9 +64,9 @@ head -c "$((size_mib << 20))" /dev/urandom >"$work/src"
 "$bin/dfs" --masters="$master" --chunk-size=$((chunk_mib << 20)) put "$work/src" /bench
 rm -f "$work/src"
 
-status_field() {  # status_field NAME: a number from `dfsadmin status --json`
+status_field() {  # status_field NAME: a number from `dfsadmin status --json` (64-bit ones are strings)
   "$bin/dfsadmin" --masters="$master" status --json 2>/dev/null |
-    grep -o "\"$1\":[0-9]*" | cut -d: -f2
+    grep -o "\"$1\":\"\?[0-9]*" | head -1 | cut -d: -f2 | tr -d '"'
 }
 # Let the maintenance start acting (a master acts once it has led for one dead-timeout).
 for _ in $(seq 1 100); do

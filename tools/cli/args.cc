@@ -5,6 +5,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 
 namespace dfs::cli {
 namespace {
@@ -65,6 +66,21 @@ absl::StatusOr<std::optional<std::string>> OptionValue(const std::vector<std::st
   return std::optional<std::string>();
 }
 
+// Matches --NAME PATH (NAME with '_', as every dfs binary spells it, or with '-' like the other
+// options here) and stores PATH in *target.
+absl::StatusOr<bool> PathOption(const std::vector<std::string>& args, size_t* i,
+                                const std::string& name, std::optional<std::string>* target) {
+  for (const std::string& spelling : {name, absl::StrReplaceAll(name, {{"_", "-"}})}) {
+    auto value = OptionValue(args, i, "--" + spelling);
+    if (!value.ok()) return value.status();
+    if (!value->has_value()) continue;
+    if ((*value)->empty()) return Usage(absl::StrCat("--", name, " needs a path"));
+    *target = **value;
+    return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 bool IsCommand(const std::string& name) { return FindCommand(name) != nullptr; }
@@ -108,6 +124,12 @@ absl::StatusOr<Invocation> ParseArgs(const std::vector<std::string>& args) {
       invocation.global.chunk_size_bytes = bytes;
       continue;
     }
+    auto secret_file = PathOption(args, &i, "secret_file", &invocation.global.secret_file);
+    if (!secret_file.ok()) return secret_file.status();
+    if (*secret_file) continue;
+    auto tls_ca = PathOption(args, &i, "tls_ca", &invocation.global.tls_ca);
+    if (!tls_ca.ok()) return tls_ca.status();
+    if (*tls_ca) continue;
     if (arg == "-v" || arg == "--verbose") {
       invocation.global.verbose = true;
       continue;
@@ -200,11 +222,15 @@ std::string UsageText() {
       "  --masters HOST:PORT[,...]  the cluster's masters\n"
       "  --timeout SECONDS          give up on an unreachable cluster after this long (default 30)\n"
       "  --chunk-size BYTES         size of the chunks new files are cut into (default 64 MiB)\n"
+      "  --secret_file PATH         the credential calls carry (client.key from `dfsadmin init`)\n"
+      "  --tls_ca PATH              reach the cluster over TLS, trusting this CA certificate\n"
       "  -v, --verbose              log what the client does to stderr\n"
       "  -h, --help                 show this help\n"
       "\n"
       "The cluster is found from --masters, else $DFS_MASTERS, else the file named by\n"
       "$DFS_CONFIG, else ~/.config/dfs/client.conf (lines key=value: masters=HOST:PORT,...).\n"
+      "The credential and CA likewise: the flag, else $DFS_SECRET_FILE / $DFS_TLS_CA, else the\n"
+      "config file's secret_file= / tls_ca=.\n"
       "Start a local cluster with `tools/dfs-cluster up`.\n"
       "\n"
       "Paths are absolute (relative ones are taken from /); '..' is not allowed.\n"

@@ -4,7 +4,8 @@
 //   dfs [GLOBAL OPTIONS] COMMAND [COMMAND OPTIONS] OPERANDS...
 //
 // Global options come before the command: --masters LIST, --timeout SECONDS, --chunk-size BYTES,
-// -v/--verbose, -h/--help (each value option also as --name=value). Command options are single
+// --secret_file PATH, --tls_ca PATH, -v/--verbose, -h/--help (each value option also as
+// --name=value; '-' and '_' alike in the last two). Command options are single
 // letters, combinable ("-rf") and allowed anywhere among the operands; "--" ends options; "-"
 // alone is an operand (stdin/stdout).
 #pragma once
@@ -23,6 +24,8 @@ struct GlobalOptions {
   std::optional<std::string> masters;
   std::optional<int64_t> timeout_ms;
   std::optional<uint64_t> chunk_size_bytes;
+  std::optional<std::string> secret_file;
+  std::optional<std::string> tls_ca;
   bool verbose = false;
 };
 

@@ -72,7 +72,9 @@ std::string ErrorText(const absl::Status& status) {
       absl::IsPermissionDenied(status) || absl::IsResourceExhausted(status)) {
     switch (err) {
       case EINVAL:
-        // "Invalid argument" alone hides which argument; our messages say.
+      case EROFS:
+        // "Invalid argument" alone hides which argument; "Read-only file system" hides that the
+        // whole cluster is in safe mode. Our messages say.
         if (!status.message().empty()) return std::string(status.message());
         break;
       case EIO:
@@ -147,18 +149,6 @@ std::string FormatStat(const std::string& path, const Attr& attr) {
                         FullTime(attr.atime_ns()), FullTime(attr.mtime_ns()),
                         FullTime(attr.ctime_ns()), attr.generation());
   return out;
-}
-
-std::string HumanBytes(uint64_t bytes) {
-  static const char* const kUnits[] = {"B", "kB", "MB", "GB", "TB", "PB", "EB"};
-  double value = static_cast<double>(bytes);
-  int unit = 0;
-  while (value >= 1000 && unit < 6) {
-    value /= 1000;
-    ++unit;
-  }
-  if (unit == 0) return absl::StrCat(bytes, " B");
-  return absl::StrFormat("%.1f %s", value, kUnits[unit]);
 }
 
 }  // namespace dfs::cli

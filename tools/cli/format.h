@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "common/human_bytes.h"
 #include "proto/master.pb.h"
 
 namespace dfs::cli {
@@ -34,7 +35,7 @@ std::string FormatLong(const std::vector<ListedEntry>& entries);
 // `dfs stat` output for `path`.
 std::string FormatStat(const std::string& path, const Attr& attr);
 
-// 1536 -> "1.5 MB" (decimal units, as the MB/s rate is).
-std::string HumanBytes(uint64_t bytes);
+// 1536 -> "1.5 kB" (common/human_bytes.h).
+using ::dfs::HumanBytes;
 
 }  // namespace dfs::cli

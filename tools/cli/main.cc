@@ -43,8 +43,10 @@ int Main(int argc, char** argv) {
   // one-line error of a failed command.
   dfs::SetMinLogLevel(invocation->global.verbose ? dfs::LogLevel::kDebug : dfs::LogLevel::kError);
 
-  absl::StatusOr<dfs::DiscoveredConfig> config =
-      dfs::DiscoverConfig(dfs::MasterSourcesFromEnvironment(invocation->global.masters));
+  dfs::MasterSources sources = dfs::MasterSourcesFromEnvironment(invocation->global.masters);
+  sources.secret_file_flag = invocation->global.secret_file;
+  sources.tls_ca_flag = invocation->global.tls_ca;
+  absl::StatusOr<dfs::DiscoveredConfig> config = dfs::DiscoverConfig(sources);
   if (absl::IsNotFound(config.status())) {
     PrintErr(
         "dfs: no cluster configured: start a local one with `tools/dfs-cluster up`, or pass\n"
@@ -54,6 +56,10 @@ int Main(int argc, char** argv) {
   }
   if (!config.ok()) {
     PrintErr(absl::StrCat("dfs: ", config.status().message(), "\n"));
+    return kExitUsage;
+  }
+  if (absl::Status s = dfs::ConfigureClientSecurity(config->config); !s.ok()) {
+    PrintErr(absl::StrCat("dfs: ", s.message(), "\n"));
     return kExitUsage;
   }
   dfs::ClientOptions options;

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/crc32c.h"
+#include "common/errors.h"
 #include "common/random.h"
 #include "gtest/gtest.h"
 
@@ -25,6 +26,7 @@ struct FakeState {
   int fail_write_number = 0;
   int fail_finish_number = 0;
   int fail_open_count = 0;  // fail the first N Opens
+  absl::Status open_error = absl::UnavailableError("no datanodes");  // how they fail
   bool lie_about_crc = false;
   int writes = 0;
   int finishes = 0;
@@ -80,7 +82,7 @@ class FakeAllocator : public ChunkAllocator {
     ++state_->opens;
     state_->excludes.push_back(exclude);
     state_->size_hints.push_back(size_hint);
-    if (state_->opens <= state_->fail_open_count) return absl::UnavailableError("no datanodes");
+    if (state_->opens <= state_->fail_open_count) return state_->open_error;
     return std::unique_ptr<ChunkPipeline>(new FakePipeline(state_, state_->next_chunk_id++));
   }
   std::vector<std::string> Suspects(const ChunkPipeline&, const absl::Status&) override {
@@ -244,6 +246,19 @@ TEST(ChunkWriterTest, FailedAllocationIsRetried) {
   auto written = WriteAll(&writer, data, {500});
   ASSERT_TRUE(written.ok()) << written.status();
   ExpectDescribes(*written, data, state, 1000);
+}
+
+TEST(ChunkWriterTest, ReadOnlyClusterFailsAtOnce) {
+  FakeState state;
+  state.fail_open_count = 100;
+  state.open_error = FsError(EROFS, "cluster is in safe mode (read-only)");
+  FakeAllocator allocator(&state);
+  ChunkWriter writer(&allocator, SmallOptions());
+  absl::Status status = writer.Append(std::string(200, 'x'));
+  EXPECT_EQ(ErrnoOf(status), EROFS) << status;
+  EXPECT_EQ(status.message(), "cluster is in safe mode (read-only)");
+  EXPECT_EQ(state.opens, 1);
+  EXPECT_EQ(state.pauses, 0);
 }
 
 TEST(ChunkWriterTest, GivesUpAfterMaxAttempts) {

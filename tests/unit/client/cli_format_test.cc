@@ -27,6 +27,9 @@ TEST(CliFormatTest, ErrorText) {
   EXPECT_EQ(ErrorText(FsError(ENOTEMPTY, "x")), "Directory not empty");
   EXPECT_EQ(ErrorText(FsError(EISDIR, "x")), "Is a directory");
   EXPECT_EQ(ErrorText(FsError(EINVAL, "'..' is not supported")), "'..' is not supported");
+  EXPECT_EQ(ErrorText(FsError(EROFS, "cluster is in safe mode (read-only)")),
+            "cluster is in safe mode (read-only)");
+  EXPECT_EQ(ErrorText(FsError(EROFS, "")), "Read-only file system");
   EXPECT_EQ(ErrorText(absl::UnavailableError("cluster unreachable (masters: a:1)")),
             "cluster unreachable (masters: a:1)");
   EXPECT_EQ(ErrorText(absl::DeadlineExceededError("cluster unreachable (masters: a:1)")),

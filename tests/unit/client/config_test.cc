@@ -137,6 +137,36 @@ TEST(ConfigTest, ReadsTheRealEnvironment) {
   ::unsetenv("DFS_CONFIG");
 }
 
+TEST(ConfigTest, CredentialAndCaAreFoundWhateverNamedTheMasters) {
+  TempDir dir;
+  dir.Write("home/.config/dfs/client.conf",
+            "masters=home:1\nsecret_file=keys/client.key\ntls_ca=/abs/ca.crt\n");
+  MasterSources sources{"flag:1", {}, {}, dir.path() + "/home"};
+  // Masters from the flag; credential and CA still from the config file, relative to it.
+  absl::StatusOr<DiscoveredConfig> config = DiscoverConfig(sources);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->config.secret_file, dir.path() + "/home/.config/dfs/keys/client.key");
+  EXPECT_EQ(config->config.tls_ca, "/abs/ca.crt");
+  // The environment beats the file, a flag beats both.
+  sources.env_secret_file = "/env.key";
+  sources.env_tls_ca = "/env-ca.crt";
+  config = DiscoverConfig(sources);
+  ASSERT_TRUE(config.ok());
+  EXPECT_EQ(config->config.secret_file, "/env.key");
+  EXPECT_EQ(config->config.tls_ca, "/env-ca.crt");
+  sources.secret_file_flag = "/flag.key";
+  config = DiscoverConfig(sources);
+  ASSERT_TRUE(config.ok());
+  EXPECT_EQ(config->config.secret_file, "/flag.key");
+  EXPECT_EQ(config->config.tls_ca, "/env-ca.crt");
+  // Nothing anywhere: no credential, plaintext.
+  config = DiscoverConfig(MasterSources{"flag:1", {}, {}, dir.path() + "/nobody"});
+  ASSERT_TRUE(config.ok());
+  EXPECT_EQ(config->config.secret_file, "");
+  EXPECT_EQ(config->config.tls_ca, "");
+  EXPECT_FALSE(ParseClientConfig("secret_file=\n").ok());
+}
+
 TEST(ClientOptionsTest, Validate) {
   ClientOptions options;
   EXPECT_FALSE(options.Validate().ok());  // no masters

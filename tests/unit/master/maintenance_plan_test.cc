@@ -1,5 +1,5 @@
-// The pure decisions of background maintenance: what to do about one chunk (replica_plan.h) and
-// which replicas the balancer moves (balance_plan.h).
+// The pure decisions of background maintenance: what to do about one chunk and how healthy fsck
+// finds it (replica_plan.h), and which replicas the balancer moves (balance_plan.h).
 #include <algorithm>
 #include <map>
 #include <set>
@@ -133,6 +133,56 @@ TEST(ReplicaPlanTest, AbsentReplicaCountsAsDead) {
   ChunkPlan plan = PlanChunk(Chunk({"a1", "b1", "a2"}), 3, Nodes(), {"a2"}, {});
   EXPECT_EQ(plan.good, 2);
   EXPECT_EQ(plan.copies, 1);
+}
+
+// fsck's verdicts (CheckChunk).
+
+std::vector<ReplicaHealth> Healths(const ChunkCheck& check) {
+  std::vector<ReplicaHealth> out;
+  for (const ReplicaCheck& r : check.replicas()) out.push_back(r.health());
+  return out;
+}
+
+TEST(ChunkCheckTest, HealthyWhenRfGoodReplicasEvenWithExtras) {
+  ChunkCheck check = CheckChunk(Chunk({"a1", "b1", "a2", "b2"}), 3, Nodes(), {});
+  EXPECT_EQ(check.health(), CHUNK_HEALTHY);
+  EXPECT_EQ(check.good_replicas(), 4u);
+  EXPECT_EQ(check.live_replicas(), 4u);
+  EXPECT_EQ(check.replication(), 3u);
+  EXPECT_EQ(check.chunk_id(), 7u);
+  EXPECT_EQ(check.length(), 1000u);
+  EXPECT_EQ(check.replicas(0).node().id(), "a1");
+}
+
+TEST(ChunkCheckTest, DeadOrDrainingReplicasMakeItUnderReplicated) {
+  auto nodes = Nodes();
+  nodes["b1"].live = false;
+  nodes["a2"].draining = true;
+  ChunkCheck check = CheckChunk(Chunk({"a1", "b1", "a2", "zz"}), 3, nodes, {});
+  EXPECT_EQ(check.health(), CHUNK_UNDER_REPLICATED);
+  EXPECT_EQ(check.good_replicas(), 1u);
+  EXPECT_EQ(check.live_replicas(), 2u);
+  EXPECT_EQ(Healths(check), (std::vector<ReplicaHealth>{REPLICA_LIVE, REPLICA_DEAD,
+                                                         REPLICA_DECOMMISSIONING, REPLICA_DEAD}));
+}
+
+TEST(ChunkCheckTest, NoLiveReplicaIsMissing) {
+  auto nodes = Nodes();
+  nodes["a1"].live = false;
+  nodes["b1"].live = false;
+  EXPECT_EQ(CheckChunk(Chunk({"a1", "b1"}), 3, nodes, {}).health(), CHUNK_MISSING);
+  EXPECT_EQ(CheckChunk(Chunk({}), 3, nodes, {}).health(), CHUNK_MISSING);
+}
+
+TEST(ChunkCheckTest, OnlyDamagedCopiesLeftIsCorrupt) {
+  ChunkCheck check = CheckChunk(Chunk({"a1"}), 3, Nodes(), {"a1"});
+  EXPECT_EQ(check.health(), CHUNK_CORRUPT);
+  EXPECT_EQ(check.live_replicas(), 0u);
+  EXPECT_EQ(Healths(check), std::vector<ReplicaHealth>{REPLICA_CORRUPT});
+  // A good copy besides the damaged one: readable, but short.
+  check = CheckChunk(Chunk({"a1", "b1"}), 3, Nodes(), {"a1"});
+  EXPECT_EQ(check.health(), CHUNK_UNDER_REPLICATED);
+  EXPECT_EQ(check.good_replicas(), 1u);
 }
 
 std::vector<BalanceNode> Cluster(std::vector<uint64_t> used) {

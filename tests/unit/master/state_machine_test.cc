@@ -422,5 +422,115 @@ TEST_F(StateMachineTest, ReplayGivesIdenticalStoreAndSurvivesReopen) {
   EXPECT_EQ(sm_->LookupPath("/g")->size(), 70u);
 }
 
+TEST_F(StateMachineTest, SafeModeRefusesNamespaceChangesUntilLeft) {
+  auto a = Mkdir(kRoot, "a");
+  ASSERT_TRUE(a.ok());
+  auto f = Create(a->inode(), "f");
+  ASSERT_TRUE(f.ok());
+  uint64_t chunk = 0;
+  ASSERT_TRUE(Write(f->inode(), 0, 100, false, &chunk).ok());
+  auto open = Create(kRoot, "open");
+  ASSERT_TRUE(open.ok());
+  Command unlink_open;
+  unlink_open.mutable_unlink()->set_parent(kRoot);
+  unlink_open.mutable_unlink()->set_name("open");
+  unlink_open.mutable_unlink()->set_keep_orphan(true);
+  ASSERT_EQ(Apply(unlink_open).code(), 0);
+
+  auto safe_mode = [&](bool on, int64_t timestamp_ns) {
+    Command c;
+    c.set_timestamp_ns(timestamp_ns);
+    c.mutable_set_safe_mode()->set_on(on);
+    return ResultStatus(Apply(c));
+  };
+  ASSERT_TRUE(safe_mode(true, 7'000'000).ok());
+  EXPECT_TRUE(sm_->safe_mode());
+  EXPECT_EQ(sm_->safe_mode_since_ns(), 7'000'000);
+
+  // Every change to the namespace or to file content fails with EROFS and changes nothing.
+  absl::Status mkdir = Mkdir(kRoot, "b").status();
+  EXPECT_EQ(ErrnoOf(mkdir), EROFS);
+  EXPECT_EQ(mkdir.message(), kSafeModeMessage);
+  EXPECT_EQ(ErrnoOf(Create(kRoot, "g").status()), EROFS);
+  EXPECT_EQ(ErrnoOf(Write(f->inode(), 0, 10).status()), EROFS);
+  EXPECT_EQ(ErrnoOf(Write(f->inode(), 0, 10, /*append=*/true).status()), EROFS);
+  EXPECT_EQ(ErrnoOf(Truncate(f->inode(), 0).status()), EROFS);
+  EXPECT_EQ(ErrnoOf(Rename(a->inode(), "f", kRoot, "g")), EROFS);
+  EXPECT_EQ(ErrnoOf(Unlink(a->inode(), "f")), EROFS);
+  EXPECT_EQ(ErrnoOf(Rmdir(kRoot, "a")), EROFS);
+  Command link;
+  link.mutable_link()->set_inode(f->inode());
+  link.mutable_link()->set_new_parent(kRoot);
+  link.mutable_link()->set_new_name("hard");
+  EXPECT_EQ(Apply(link).posix_errno(), EROFS);
+  Command symlink;
+  symlink.mutable_symlink()->set_parent(kRoot);
+  symlink.mutable_symlink()->set_name("soft");
+  symlink.mutable_symlink()->set_inode(NewInodeId());
+  symlink.mutable_symlink()->set_target("/a/f");
+  EXPECT_EQ(Apply(symlink).posix_errno(), EROFS);
+  // The merger's swap is refused before it is even validated.
+  Command merge;
+  merge.mutable_merge_swap()->add_files()->set_inode(f->inode());
+  EXPECT_EQ(Apply(merge).posix_errno(), EROFS);
+
+  // Reads see the state as it was.
+  EXPECT_EQ(sm_->LookupPath("/a/f")->size(), 100u);
+  EXPECT_EQ(sm_->LookupPath("/a/f")->nlink(), 1u);
+  EXPECT_FALSE(sm_->LookupPath("/b").ok());
+  EXPECT_FALSE(sm_->LookupPath("/g").ok());
+  EXPECT_EQ(Layout(f->inode()), std::vector<std::string>{"0:" + std::to_string(chunk) + "@0+100"});
+
+  // Repairs and bookkeeping go on: ids, replicas, freeing an orphan at its last close.
+  Command add;
+  add.mutable_add_replica()->set_chunk_id(chunk);
+  add.mutable_add_replica()->set_datanode_id("dn2");
+  EXPECT_EQ(Apply(add).code(), 0);
+  Command drop;
+  drop.mutable_drop_replica()->set_chunk_id(chunk);
+  drop.mutable_drop_replica()->set_datanode_id("dn1");
+  EXPECT_EQ(Apply(drop).code(), 0);
+  EXPECT_EQ(sm_->GetChunk(chunk)->replicas(0), "dn2");
+  Command release;
+  release.mutable_release_orphan()->set_inode(open->inode());
+  EXPECT_EQ(Apply(release).code(), 0);
+  EXPECT_FALSE(sm_->GetAttr(open->inode()).ok());
+
+  // Entering again keeps the start; the state survives a restart and travels in snapshots.
+  ASSERT_TRUE(safe_mode(true, 9'000'000).ok());
+  EXPECT_EQ(sm_->safe_mode_since_ns(), 7'000'000);
+  const std::string on_snapshot = sm_->Snapshot();
+  const uint64_t on_index = sm_->applied_index();
+  Reopen();
+  EXPECT_TRUE(sm_->safe_mode());
+  EXPECT_EQ(ErrnoOf(Mkdir(kRoot, "b").status()), EROFS);
+  TempDir other_dir;
+  auto other = StateMachine::Open(other_dir.path() + "/meta");
+  ASSERT_TRUE(other.ok());
+  EXPECT_FALSE((*other)->safe_mode());
+  ASSERT_TRUE((*other)->Restore(on_index, on_snapshot).ok());
+  EXPECT_TRUE((*other)->safe_mode());
+  EXPECT_EQ((*other)->safe_mode_since_ns(), 7'000'000);
+
+  // Leaving makes the namespace writable again, and a later snapshot says so.
+  ASSERT_TRUE(safe_mode(false, 0).ok());
+  EXPECT_FALSE(sm_->safe_mode());
+  EXPECT_EQ(sm_->safe_mode_since_ns(), 0);
+  EXPECT_TRUE(Mkdir(kRoot, "b").ok());
+  ASSERT_TRUE((*other)->Restore(sm_->applied_index(), sm_->Snapshot()).ok());
+  EXPECT_FALSE((*other)->safe_mode());
+  EXPECT_TRUE((*other)->LookupPath("/b").ok());
+}
+
+TEST_F(StateMachineTest, DecommissionedDatanodesAreListedInOrder) {
+  for (const char* id : {"dn-b", "dn-a"}) {
+    Command c;
+    c.mutable_set_decommission()->set_datanode_id(id);
+    c.mutable_set_decommission()->set_decommission(true);
+    ASSERT_EQ(Apply(c).code(), 0);
+  }
+  EXPECT_EQ(sm_->DecommissionedDatanodes(), (std::vector<std::string>{"dn-a", "dn-b"}));
+}
+
 }  // namespace
 }  // namespace dfs
