@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstring>
 
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 
@@ -16,6 +17,15 @@ std::string& Component() {
   return *component;
 }
 std::atomic<int> min_level{static_cast<int>(LogLevel::kInfo)};
+
+// Debian's abseil is built without NDEBUG, which leaves absl::Mutex deadlock detection on: every
+// Lock then takes one process-wide spin lock and updates a lock graph (1-2% of a master's CPU
+// under load, and a point of contention between all threads). This file is in every dfs binary,
+// so it turns detection off for all of them before main runs.
+const bool kMutexDeadlockDetectionOff = [] {
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  return true;
+}();
 
 const char* LevelName(LogLevel level) {
   switch (level) {

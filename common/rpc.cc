@@ -53,6 +53,13 @@ void ConfigureServerBuilder(grpc::ServerBuilder* builder) {
   // A hostile or runaway client gets a bounded share of a server (see rpc.h).
   builder->AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, kMaxConcurrentStreams);
   builder->AddChannelArgument(GRPC_ARG_MAX_METADATA_SIZE, kMaxMetadataBytes);
+  // The sync server starts a thread whenever its pollers all turn to work and ends any thread
+  // that finds more than MAX_POLLERS idle ones. At the default of 2, every burst of calls that
+  // block (a create waits for its Raft commit) started and ended a thread per call or two. Idle
+  // pollers cost nothing but a stack, so keep enough of them.
+  builder->SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 2);
+  builder->SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS,
+                               kMaxIdleServerThreads);
   // Every service of every process gets RPC counts and latencies (common/rpc_metrics.h).
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(NewRpcMetricsInterceptorFactory());

@@ -20,6 +20,8 @@ inline constexpr size_t kDataPieceBytes = 1 << 20;
 // of one call (credentials, leader hints, bad-source lists) in each direction.
 inline constexpr int kMaxConcurrentStreams = 1024;
 inline constexpr int kMaxMetadataBytes = 16 << 10;
+// Threads a server keeps waiting for calls once a burst is over (see ConfigureServerBuilder).
+inline constexpr int kMaxIdleServerThreads = 64;
 
 // A channel to `address` ("host:port") with dfs's message limits, carrying this process's
 // credential and using TLS as configured (common/rpc_security.h). Channels are cached per address

@@ -30,8 +30,10 @@ void RaftTransport::Send(uint64_t to, const std::string& address, raft::Message 
   size_t bytes = message.ByteSizeLong();
   if (peer->queued_bytes + bytes > kMaxQueuedBytes) return;
   peer->queued_bytes += bytes;
+  // A sender with messages queued has not yet taken them and will before it waits again.
+  const bool was_empty = peer->queue.empty();
   peer->queue.push_back(std::move(message));
-  cv_.notify_all();
+  if (was_empty) peer->queued.notify_one();
 }
 
 void RaftTransport::SetBlocked(std::set<uint64_t> blocked) {
@@ -79,7 +81,7 @@ void RaftTransport::PeerLoop(uint64_t id) {
     {
       std::unique_lock<std::mutex> lock(mu_);
       Peer& peer = *peers_[id];
-      cv_.wait(lock, [&] { return stopping_ || !peer.queue.empty(); });
+      peer.queued.wait(lock, [&] { return stopping_ || !peer.queue.empty(); });
       if (stopping_) break;
       size_t bytes = 0;
       while (!peer.queue.empty() && (bytes == 0 || bytes < kMaxBatchBytes)) {
@@ -120,9 +122,9 @@ void RaftTransport::Shutdown() {
       // A write blocked on a peer that stopped reading returns once its stream is cancelled.
       if (peer->stream_context != nullptr) peer->stream_context->TryCancel();
       threads.push_back(std::move(peer->thread));
+      peer->queued.notify_all();
     }
   }
-  cv_.notify_all();
   for (auto& thread : threads) {
     if (thread.joinable()) thread.join();
   }

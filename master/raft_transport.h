@@ -39,6 +39,7 @@ class RaftTransport {
     std::string address;
     std::deque<raft::Message> queue;
     size_t queued_bytes = 0;
+    std::condition_variable queued;  // wakes this peer's sender only
     std::thread thread;
     grpc::ClientContext* stream_context = nullptr;  // the open stream's, to cancel it on shutdown
   };
@@ -46,7 +47,6 @@ class RaftTransport {
 
   const std::string self_address_;
   std::mutex mu_;
-  std::condition_variable cv_;
   std::map<uint64_t, std::unique_ptr<Peer>> peers_;  // guarded by mu_
   std::set<uint64_t> blocked_;                       // guarded by mu_
   bool stopping_ = false;                            // guarded by mu_

@@ -28,7 +28,6 @@ class Progress {
   bool probe_sent = false;     // kProbe: an append is outstanding
   bool recent_active = false;  // heard from since the last check-quorum round
   uint64_t acked_seq = 0;      // highest heartbeat round it acknowledged (ReadIndex, leases)
-  uint64_t commit_sent = 0;    // highest commit index told to it
 
   // kSnapshot.
   uint64_t pending_snapshot = 0;  // index of the snapshot being sent

@@ -168,7 +168,6 @@ void RaftNode::Reset(uint64_t term) {
   lease_start_tick_ = 0;
   lease_revoked_ = false;
   append_broadcast_needed_ = false;
-  commit_broadcast_needed_ = false;
 }
 
 void RaftNode::BecomeFollower(uint64_t term, uint64_t lead) {
@@ -627,7 +626,6 @@ bool RaftNode::SendAppend(uint64_t to, bool send_if_empty) {
     *m.add_entries() = std::move(e);
   }
   if (last > prev || pr.state == Progress::State::kProbe) pr.SentEntries(last);
-  pr.commit_sent = std::max(pr.commit_sent, std::min(log_.committed(), last));
   Send(std::move(m));
   return true;
 }
@@ -659,7 +657,6 @@ void RaftNode::SendHeartbeat(uint64_t to) {
   Message m = NewMessage(MSG_HEARTBEAT, to);
   // Never tell a follower to commit beyond what it is known to hold.
   m.set_commit(std::min(pr.match, log_.committed()));
-  pr.commit_sent = std::max(pr.commit_sent, m.commit());
   m.set_read_seq(hb_seq_);
   Send(std::move(m));
 }
@@ -673,13 +670,14 @@ void RaftNode::BroadcastHeartbeat() {
 
 void RaftNode::FlushBroadcasts() {
   if (role_ != Role::kLeader) return;
-  if (append_broadcast_needed_ || commit_broadcast_needed_) {
-    const bool announce_commit = commit_broadcast_needed_;
+  // New entries go out at once. A commit index alone does not: followers learn it from the next
+  // append or heartbeat (every tick). Only the leader serves, so nothing waits on a follower's
+  // apply, and an append per commit would double the messages each write costs.
+  if (append_broadcast_needed_) {
     append_broadcast_needed_ = false;
-    commit_broadcast_needed_ = false;
     for (auto& [id, pr] : prs_) {
-      bool send_if_empty = announce_commit && pr.commit_sent < log_.committed();
-      while (SendAppend(id, send_if_empty)) send_if_empty = false;
+      while (SendAppend(id, /*send_if_empty=*/false)) {
+      }
     }
   }
   if (read_round_needed_) {
@@ -721,7 +719,6 @@ bool RaftNode::MaybeCommit() {
 }
 
 void RaftNode::OnCommitAdvanced() {
-  commit_broadcast_needed_ = true;
   if (!reads_before_commit_.empty() && CommittedInTerm()) {
     std::vector<PendingRead> reads = std::move(reads_before_commit_);
     reads_before_commit_.clear();
@@ -770,10 +767,9 @@ void RaftNode::HandleAppendResponse(const Message& m, Progress& pr) {
     if (role_ != Role::kLeader) return;
     if (m.from() == lead_transferee_ && pr.match == log_.last_index()) SendTimeoutNow(m.from());
   }
-  // Send what is new; if nothing is, but the follower has not heard the commit index (its
-  // pipeline was full when the commit advanced), tell it with an empty append.
-  bool send_if_empty = pr.commit_sent < log_.committed() && pr.match > pr.commit_sent;
-  while (SendAppend(m.from(), send_if_empty)) send_if_empty = false;
+  // Send what is new (the commit index rides along; see FlushBroadcasts).
+  while (SendAppend(m.from(), /*send_if_empty=*/false)) {
+  }
 }
 
 void RaftNode::HandleHeartbeatResponse(const Message& m, Progress& pr) {

@@ -346,7 +346,6 @@ class RaftNode {
   bool lease_revoked_ = false;     // a TimeoutNow went out this term: no more lease reads
 
   bool append_broadcast_needed_ = false;
-  bool commit_broadcast_needed_ = false;
 
   IncomingSnapshot incoming_snapshot_;
 

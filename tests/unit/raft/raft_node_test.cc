@@ -234,7 +234,36 @@ TEST(RaftReplication, BatchedAndPipelined) {
   EXPECT_LT(entries_to_2, 40);
   for (const Message& m : out) net.queue().push_back(m);
   net.Stabilize();
-  for (uint64_t id : {1, 2, 3}) EXPECT_EQ(net.AppliedData(id).size(), 40u) << net.raft(1).DebugString() << "\n" << net.raft(id).DebugString();
+  EXPECT_EQ(net.AppliedData(1).size(), 40u) << net.raft(1).DebugString();
+  // The followers learn the last commit index from the next heartbeat.
+  net.Run(1);
+  for (uint64_t id : {2, 3}) EXPECT_EQ(net.AppliedData(id).size(), 40u) << net.raft(id).DebugString();
+}
+
+TEST(RaftReplication, CommitIndexRidesOnAppendsAndHeartbeats) {
+  Network net = ThreeNodes();
+  net.Run(2);
+  ASSERT_TRUE(net.raft(1).Propose("a").ok());
+  net.Process(1);
+  // Deliver the append and the acks; the commit that follows sends no append of its own.
+  int empty_appends = 0;
+  net.Stabilize([&](const Message& m) {
+    if (m.type() == MSG_APP && m.entries_size() == 0) ++empty_appends;
+    return false;
+  });
+  EXPECT_EQ(empty_appends, 0);
+  EXPECT_EQ(net.AppliedData(1).size(), 1u);
+  EXPECT_EQ(net.AppliedData(2).size(), 0u);
+  // The next write's append carries it...
+  ASSERT_TRUE(net.raft(1).Propose("b").ok());
+  net.Process(1);
+  net.Stabilize();
+  EXPECT_EQ(net.AppliedData(2), std::vector<std::string>{"a"});
+  // ...and with no more writes, the next heartbeat does.
+  net.Run(1);
+  for (uint64_t id : {2, 3}) {
+    EXPECT_EQ(net.AppliedData(id), (std::vector<std::string>{"a", "b"})) << id;
+  }
 }
 
 TEST(RaftReplication, LostAppendsAreRetried) {
