@@ -6,6 +6,8 @@
 #   bench_init NAME                      sets up $work, the trap, the binaries
 #   cluster_up PREFIX MASTERS DATANODES [extra master flags...]
 #                                        starts a cluster; sets $masters (comma-separated)
+#   cluster_down                         stops it (by PID)
+#   master_start I / wait_leader         (re)starts master I; waits for a full healthy group
 #   master_pid I / master_dir I          the I-th master (0-based) of the cluster
 #   leader_index                         which master leads now (by `dfsadmin raft status`)
 #   fuse_mount MOUNTPOINT / fuse_unmount MOUNTPOINT
@@ -52,14 +54,15 @@ wait_for_file() {
   echo "bench: timed out waiting for $1" >&2; return 1
 }
 
-declare -a cluster_master_pids cluster_master_dirs cluster_master_flags
+declare -a cluster_master_pids cluster_master_dirs cluster_master_flags cluster_dn_pids
+cluster_dn_flags=()  # extra flags for the datanodes of the next cluster_up (later ones win)
 cluster_up() {  # cluster_up PREFIX MASTERS DATANODES [extra master flags...]
   local prefix="$1" n="$2" dns="$3" i addr
   shift 3
   cluster_master_flags=("$@")
   masters=""
   for i in $(seq 1 "$n"); do masters="$masters${masters:+,}127.0.0.1:$(free_port)"; done
-  cluster_master_pids=(); cluster_master_dirs=()
+  cluster_master_pids=(); cluster_master_dirs=(); cluster_dn_pids=()
   i=0
   for addr in ${masters//,/ }; do
     cluster_master_dirs+=("$work/$prefix-m$i"); cluster_master_pids+=("")
@@ -71,8 +74,8 @@ cluster_up() {  # cluster_up PREFIX MASTERS DATANODES [extra master flags...]
   for i in $(seq 0 $((dns - 1))); do
     "$bin/dfs-datanode" --data_dir="$work/$prefix-dn$i" --listen=127.0.0.1:0 --masters="$masters" \
       --rack="rack-$((i % 2))" --heartbeat_interval_ms=500 --http_listen= \
-      --port_file="$work/$prefix-dn$i.port" >"$work/$prefix-dn$i.log" 2>&1 &
-    bench_pids+=($!)
+      --port_file="$work/$prefix-dn$i.port" "${cluster_dn_flags[@]}" >"$work/$prefix-dn$i.log" 2>&1 &
+    bench_pids+=($!); cluster_dn_pids+=($!)
     wait_for_file "$work/$prefix-dn$i.port"
   done
   # Ready when a leader answers and every datanode is live.
@@ -99,12 +102,19 @@ wait_leader() {  # waits until every master answers and one leads
   done
   echo "bench: no Raft leader (logs in $work)" >&2; return 1
 }
+cluster_down() {  # stops the processes of the last cluster_up (SIGKILL: nothing to flush)
+  local p
+  for p in "${cluster_dn_pids[@]}" "${cluster_master_pids[@]}"; do
+    kill -KILL "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+  done
+}
 master_pid() { echo "${cluster_master_pids[$1]}"; }
 master_dir() { echo "${cluster_master_dirs[$1]}"; }
 leader_index() {  # prints the 0-based index of the master that leads now (by its address)
   local leader i=0 addr
   leader="$("$bin/dfsadmin" --masters="$masters" raft status 2>/dev/null |
-    grep -o 'leader[^0-9]*127\.0\.0\.1:[0-9]*' | head -1 | grep -o '127\.0\.0\.1:[0-9]*')" || true
+    awk '$2 == "leader" { print $1; exit }')" || true
   for addr in ${masters//,/ }; do
     [ "$addr" = "$leader" ] && { echo "$i"; return 0; }
     i=$((i + 1))

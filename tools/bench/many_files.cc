@@ -38,7 +38,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "client/client.h"
-#include "client/config.h"
+#include "tools/bench/bench_client.h"
 
 namespace {
 
@@ -123,19 +123,12 @@ int64_t DiskBytes(const std::string& dir) {
 int main(int argc, char** argv) {
   Flags flags;
   if (absl::Status s = ParseFlags(argc, argv, &flags); !s.ok()) return Fail(std::string(s.message()));
-  dfs::MasterSources sources = dfs::MasterSourcesFromEnvironment(flags.masters);
-  sources.secret_file_flag = flags.secret_file;
-  sources.tls_ca_flag = flags.tls_ca;
-  absl::StatusOr<dfs::DiscoveredConfig> config = dfs::DiscoverConfig(sources);
-  if (!config.ok()) return Fail(std::string(config.status().message()));
-  if (absl::Status s = dfs::ConfigureClientSecurity(config->config); !s.ok()) {
-    return Fail(std::string(s.message()));
-  }
-  dfs::ClientOptions options;
-  dfs::ApplyConfig(config->config, &options);
+  absl::StatusOr<dfs::ClientOptions> options =
+      dfs::bench::ClientOptionsFor(flags.masters, flags.secret_file, flags.tls_ca);
+  if (!options.ok()) return Fail(std::string(options.status().message()));
   std::vector<std::unique_ptr<dfs::Client>> pool;
   for (int t = 0; t < flags.threads; ++t) {
-    auto client = dfs::Client::New(options);
+    auto client = dfs::Client::New(*options);
     if (!client.ok()) return Fail(std::string(client.status().message()));
     pool.push_back(*std::move(client));
   }
