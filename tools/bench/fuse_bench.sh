@@ -116,8 +116,12 @@ echo "medians of $reps alternating repetitions; 3 masters, $datanodes datanodes,
 printf '%-44s %10s %10s %10s %8s %8s %5s\n' figure local passthru dfs dfs/pt bar ok
 for f in "${figures[@]}"; do
   IFS='|' read -r key label bar <<<"$f"
+  # shellcheck disable=SC2086  # one word per repetition
+  l=$(median ${result[local,$key]:-})
   # shellcheck disable=SC2086
-  l=$(median ${result[local,$key]:-}); p=$(median ${result[passthru,$key]:-}); d=$(median ${result[dfs,$key]:-})
+  p=$(median ${result[passthru,$key]:-})
+  # shellcheck disable=SC2086
+  d=$(median ${result[dfs,$key]:-})
   awk -v k="$key" -v lab="$label" -v l="$l" -v p="$p" -v d="$d" -v bar="$bar" 'BEGIN {
     if (k == "cp") { r = d / p; ok = r <= bar ? "yes" : "no"; barfmt = sprintf("%.1fx", bar); rfmt = sprintf("%.2fx", r) }
     else { r = d / p; ok = r >= bar ? "yes" : "no"; barfmt = sprintf("%.2f", bar); rfmt = sprintf("%.3f", r) }

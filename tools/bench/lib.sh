@@ -93,7 +93,7 @@ master_start() {  # master_start I: (re)starts master I with its data dir, addre
   rm -f "$d.port"
   "$bin/dfs-master" --data_dir="$d" --listen="${addrs[$i]}" --peers="$masters" --http_listen= \
     --port_file="$d.port" "${cluster_master_flags[@]}" >>"$d.log" 2>&1 &
-  bench_pids+=($!); cluster_master_pids[$i]=$!
+  bench_pids+=($!); cluster_master_pids[i]=$!
 }
 wait_leader() {  # waits until every master answers and one leads
   for _ in $(seq 1 300); do

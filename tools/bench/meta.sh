@@ -12,7 +12,7 @@ bench_init meta-bench
 
 run() {  # run MASTERS CLIENTS -> lines "phase ops seconds ops/s"
   cluster_up "m$1-c$2" "$1" 0
-  "$bin/dfs-meta-load" --masters "$masters" --clients "$2" --files "$(($files / $2))"
+  "$bin/dfs-meta-load" --masters "$masters" --clients "$2" --files "$((files / $2))"
   cluster_down
 }
 
@@ -20,7 +20,7 @@ declare -A rate
 for clients in 1 16; do
   for m in 1 3; do
     run "$m" "$clients" >"$work/out"
-    while read -r phase ops seconds per_second; do
+    while read -r phase _ _ per_second; do
       rate[$phase,$clients,$m]=$per_second
     done <"$work/out"
   done
