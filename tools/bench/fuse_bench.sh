@@ -1,123 +1,135 @@
 #!/usr/bin/env bash
-# Benchmark (not a test): the same workloads on three file systems in one run —
+# Benchmark (not a test): the file-system workload of issue 9 on three file systems in one run —
 #   local      a directory on the local disk,
-#   passthru   libfuse's passthrough_ll example mounting a local directory (what FUSE itself
-#              costs; built here from the libfuse3-dev examples),
-#   dfs        a fresh local dfs cluster (1 master, 4 datanodes, RF 3) mounted with dfs-fuse —
-# and prints each workload's rate with the dfs/local and dfs/passthru ratios.
+#   passthru   libfuse's passthrough_ll example over a local directory (what FUSE itself costs;
+#              built here from /usr/share/doc/libfuse3-dev/examples),
+#   dfs        a fresh cluster of 3 masters (one Raft group) and DATANODES datanodes, RF 3,
+#              mounted with dfs-fuse —
+# alternating targets phase by phase (local, passthru, dfs, local, ...) for REPS repetitions, and
+# prints the median of each figure, the dfs/passthru ratio and the MooseFS bar from the issue.
 #
-# Workloads: sequential write of SIZE_MIB (default 1024) in 1 MiB blocks ending with fsync,
-# sequential read of it in 1 MiB blocks after dropping the page cache (when root), and
-# FILES (default 5000) files of 4 KiB: create+write, stat, read, rename, unlink.
+# Figures (the workload driver is dfs-fs-workload, tools/bench/fs_workload.cc):
+#   write      sequential write of SIZE_MIB in 1 MiB blocks, fsync at the end (MB/s)
+#   read       sequential read of it in 1 MiB blocks, cold: page cache dropped and both FUSE
+#              file systems unmounted and mounted again before the reads (MB/s)
+#   create stat readsmall rename unlink
+#              FILES files of 4 KiB in one directory: create+write+close, stat, open+read+close,
+#              rename, unlink (operations/s)
+#   mkdir rmdir  DIRS directories in one directory (operations/s)
+#   cp         `cp` of a CP_MIB file from the local disk (in the page cache) and `sync FILE`
+#              (seconds; the ratio is "times slower than passthru")
+#   fsynccreate  FSYNC_FILES files: create+write 4 KiB+fsync+close (operations/s)
 #
-#   tools/bench/fuse_bench.sh [SIZE_MIB [FILES]]
+#   tools/bench/fuse_bench.sh [--size MIB] [--files N] [--dirs N] [--fsync-files N] [--cp MIB]
+#                             [--reps R] [--datanodes N]
+# Defaults (the issue's): 1024 MiB, 5000 files, 2000 dirs, 5000 fsync'd files, cp of SIZE_MIB,
+# 3 repetitions, 3 datanodes; also from the environment as SIZE_MIB FILES DIRS FSYNC_FILES CP_MIB
+# REPS DATANODES. A quick run: tools/bench/fuse_bench.sh --size 64 --files 500 --dirs 200 --reps 1
+#
+# Uses binaries from $DFS_BUILD_DIR/bin (default build/bin; built with tools/setup.sh when
+# DFS_BUILD_DIR is unset). Drops the page cache when root. BENCH_KEEP=1 keeps the work directory.
 set -euo pipefail
-repo="$(cd "$(dirname "$0")/../.." && pwd)"
-size_mib="${1:-1024}"
-files="${2:-5000}"
-"$repo/tools/setup.sh"
-bin="${DFS_BUILD_DIR:-$repo/build}/bin"
-work="$(mktemp -d "${TMPDIR:-/tmp}/dfs-fuse-bench-XXXXXX")"
-examples=/usr/share/doc/libfuse3-dev/examples
-python="$(command -v python3)"
-pt_pid=""
-
-cleanup() {
-  set +e
-  if [ -n "$pt_pid" ]; then
-    fusermount3 -u "$work/passthru" 2>/dev/null || fusermount3 -u -z "$work/passthru"
-    wait "$pt_pid" 2>/dev/null
-  fi
-  HOME="$work" "$repo/tools/dfs-cluster" down --dir "$work/cluster" >/dev/null 2>&1
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-# ---- passthrough_ll from the libfuse examples (shipped as .c, or .c.gz on some releases) ----
-mkdir -p "$work/pt-src"
-for f in passthrough_ll.c passthrough_helpers.h; do
-  if [ -f "$examples/$f" ]; then cp "$examples/$f" "$work/pt-src/"
-  elif [ -f "$examples/$f.gz" ]; then zcat "$examples/$f.gz" >"$work/pt-src/$f"
-  else echo "bench: $examples/$f not found (install libfuse3-dev)" >&2; exit 1
-  fi
+# shellcheck source=tools/bench/lib.sh
+source "$(dirname "$0")/lib.sh"
+size_mib="${SIZE_MIB:-1024}"; files="${FILES:-5000}"; dirs="${DIRS:-2000}"
+fsync_files="${FSYNC_FILES:-}"; cp_mib="${CP_MIB:-}"; reps="${REPS:-3}"; datanodes="${DATANODES:-3}"
+while (($#)); do
+  case "$1" in
+    --size) size_mib="$2"; shift 2 ;;
+    --files) files="$2"; shift 2 ;;
+    --dirs) dirs="$2"; shift 2 ;;
+    --fsync-files) fsync_files="$2"; shift 2 ;;
+    --cp) cp_mib="$2"; shift 2 ;;
+    --reps) reps="$2"; shift 2 ;;
+    --datanodes) datanodes="$2"; shift 2 ;;
+    *) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  esac
 done
-# shellcheck disable=SC2046
-cc -O2 -Wall $(pkg-config fuse3 --cflags) "$work/pt-src/passthrough_ll.c" -o "$work/passthrough_ll" \
-  $(pkg-config fuse3 --libs)
+fsync_files="${fsync_files:-$files}"; cp_mib="${cp_mib:-$size_mib}"
+bench_init fuse-bench
+workload="$bin/dfs-fs-workload"
+[ -x "$workload" ] || { echo "bench: $workload missing (ninja -C build dfs-fs-workload)" >&2; exit 1; }
 
-# ---- the three file systems ----
-mkdir -p "$work/local" "$work/passthru" "$work/passthru-backing"
-"$work/passthrough_ll" -f -o source="$work/passthru-backing" "$work/passthru" \
-  >"$work/passthru.log" 2>&1 &
-pt_pid=$!
-HOME="$work" "$repo/tools/dfs-cluster" up --dir "$work/cluster" --mount "$work/dfs" >/dev/null
-for _ in $(seq 1 100); do
-  grep -q " $work/passthru " /proc/self/mountinfo && break
-  sleep 0.05
-done
-grep -q " $work/passthru " /proc/self/mountinfo || { echo "bench: passthrough_ll did not mount" >&2; exit 1; }
-targets=(local passthru dfs)
+echo "load before: $(uptime)"
+passthru_build
 declare -A dir=([local]="$work/local" [passthru]="$work/passthru" [dfs]="$work/dfs")
-
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { print b - a }'; }
-drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true; }
-
-head -c "$((size_mib << 20))" /dev/urandom >"$work/src"
-declare -A result
-for t in "${targets[@]}"; do
-  d="${dir[$t]}"
-  cat "$work/src" >/dev/null  # the source comes from memory, for every target alike
-  t0=$(now)
-  dd if="$work/src" of="$d/big" bs=1M conv=fsync status=none
-  result[$t,write]=$(awk -v mib="$size_mib" -v s="$(since "$t0")" 'BEGIN { printf "%.1f", mib * 1.048576 / s }')
-  drop_caches
-  t0=$(now)
-  dd if="$d/big" of=/dev/null bs=1M status=none
-  result[$t,read]=$(awk -v mib="$size_mib" -v s="$(since "$t0")" 'BEGIN { printf "%.1f", mib * 1.048576 / s }')
-  cmp -s "$work/src" "$d/big" || { echo "bench: $t: data read back differs" >&2; exit 1; }
-  rm -f "$d/big"
-  # Small files: one process, one system call sequence per file, timed per phase.
-  while read -r phase rate; do result[$t,$phase]="$rate"; done < <("$python" - "$d/small" "$files" <<'EOF'
-import os, sys, time
-root, n = sys.argv[1], int(sys.argv[2])
-os.mkdir(root)
-data = os.urandom(4096)
-names = [os.path.join(root, "f%05d" % i) for i in range(n)]
-def phase(name, fn):
-    t = time.perf_counter()
-    for i in range(n):
-        fn(i)
-    print(name, "%.0f" % (n / (time.perf_counter() - t)))
-def create(i):
-    fd = os.open(names[i], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    os.write(fd, data)
-    os.close(fd)
-def read(i):
-    fd = os.open(names[i], os.O_RDONLY)
-    assert os.read(fd, 8192) == data
-    os.close(fd)
-phase("create", create)
-phase("stat", lambda i: os.stat(names[i]))
-phase("readsmall", read)
-phase("rename", lambda i: os.rename(names[i], names[i] + ".r"))
-phase("unlink", lambda i: os.unlink(names[i] + ".r"))
-os.rmdir(root)
-EOF
-)
-done
-
-printf '%-34s %12s %12s %12s %9s %9s\n' "workload" "local" "passthru" "dfs" "dfs/loc" "dfs/pt"
-row() {  # row LABEL KEY
-  printf '%-34s %12s %12s %12s' "$1" "${result[local,$2]}" "${result[passthru,$2]}" "${result[dfs,$2]}"
-  awk -v l="${result[local,$2]}" -v p="${result[passthru,$2]}" -v d="${result[dfs,$2]}" \
-    'BEGIN { printf " %9.2f %9.2f\n", d / l, d / p }'
+targets=(local passthru dfs)
+mkdir -p "$work/local"
+passthru_mount "$work/passthru" "$work/passthru-backing"
+cluster_up fb 3 "$datanodes"
+fuse_mount "$work/dfs"
+remount() {  # remount TARGET: the FUSE targets start with cold client caches
+  case "$1" in
+    passthru) fuse_unmount "$work/passthru"; passthru_mount "$work/passthru" "$work/passthru-backing" ;;
+    dfs) fuse_unmount "$work/dfs"; fuse_mount "$work/dfs" ;;
+  esac
 }
-row "seq write ${size_mib} MiB, 1 MiB (MB/s)" write
-row "seq read ${size_mib} MiB, 1 MiB (MB/s)" read
-row "create+write 4 KiB x${files} (/s)" create
-row "stat x${files} (/s)" stat
-row "read 4 KiB x${files} (/s)" readsmall
-row "rename x${files} (/s)" rename
-row "unlink x${files} (/s)" unlink
-echo "(dfs: RF 3 on one machine, every close commits to all replicas with fsync)"
+
+# cp's source: on the local disk, read once so every target copies it from memory alike.
+"$workload" write "$work/cp-src" "$cp_mib" >/dev/null
+cat "$work/cp-src" >/dev/null
+
+declare -A result   # result[target,figure] = space-separated values, one per repetition
+add() { result[$1,$2]="${result[$1,$2]:-} $3"; }
+run_workload() {  # run_workload TARGET ARGS...: records every "figure value" line it prints
+  local t="$1" out figure value
+  shift
+  out="$("$workload" "$@")"  # a failed call stops the run (set -e)
+  while read -r figure value; do add "$t" "$figure" "$value"; done <<<"$out"
+}
+for rep in $(seq 1 "$reps"); do
+  echo "repetition $rep/$reps ($(date -u +%H:%M:%S))" >&2
+  for t in "${targets[@]}"; do run_workload "$t" write "${dir[$t]}/big" "$size_mib"; done
+  drop_caches
+  for t in "${targets[@]}"; do remount "$t"; done
+  for t in "${targets[@]}"; do run_workload "$t" read "${dir[$t]}/big"; rm -f "${dir[$t]}/big"; done
+  for t in "${targets[@]}"; do
+    t0=$(now)
+    cp "$work/cp-src" "${dir[$t]}/cp"
+    sync "${dir[$t]}/cp"
+    add "$t" cp "$(since "$t0")"
+    cmp -s "$work/cp-src" "${dir[$t]}/cp" || { echo "bench: $t: cp copy differs" >&2; exit 1; }
+    rm -f "${dir[$t]}/cp"
+  done
+  for t in "${targets[@]}"; do run_workload "$t" small "${dir[$t]}/small$rep" "$files"; done
+  for t in "${targets[@]}"; do run_workload "$t" dirs "${dir[$t]}/dirs$rep" "$dirs"; done
+  for t in "${targets[@]}"; do run_workload "$t" fsync-create "${dir[$t]}/fsync$rep" "$fsync_files"; done
+done
+echo "load after: $(uptime)"
+
+# figure label bar (higher is better, except cp: seconds, ratio = dfs/passthru, bar = at most)
+figures=(
+  "write|seq write ${size_mib} MiB, 1 MiB + fsync (MB/s)|0.19"
+  "read|seq read ${size_mib} MiB cold (MB/s)|0.46"
+  "create|create+write+close 4 KiB x${files} (/s)|0.22"
+  "stat|stat x${files} (/s)|0.34"
+  "readsmall|read 4 KiB x${files} (/s)|0.23"
+  "rename|rename x${files} (/s)|0.22"
+  "unlink|unlink x${files} (/s)|0.22"
+  "mkdir|mkdir x${dirs} (/s)|0.52"
+  "rmdir|rmdir x${dirs} (/s)|0.47"
+  "cp|cp ${cp_mib} MiB in + sync (s)|4.2"
+  "fsynccreate|create+write+fsync+close x${fsync_files} (/s)|0.14"
+)
+echo
+echo "medians of $reps alternating repetitions; 3 masters, $datanodes datanodes, RF 3"
+printf '%-44s %10s %10s %10s %8s %8s %5s\n' figure local passthru dfs dfs/pt bar ok
+for f in "${figures[@]}"; do
+  IFS='|' read -r key label bar <<<"$f"
+  # shellcheck disable=SC2086  # one word per repetition
+  l=$(median ${result[local,$key]:-})
+  # shellcheck disable=SC2086
+  p=$(median ${result[passthru,$key]:-})
+  # shellcheck disable=SC2086
+  d=$(median ${result[dfs,$key]:-})
+  awk -v k="$key" -v lab="$label" -v l="$l" -v p="$p" -v d="$d" -v bar="$bar" 'BEGIN {
+    if (k == "cp") { r = d / p; ok = r <= bar ? "yes" : "no"; barfmt = sprintf("%.1fx", bar); rfmt = sprintf("%.2fx", r) }
+    else { r = d / p; ok = r >= bar ? "yes" : "no"; barfmt = sprintf("%.2f", bar); rfmt = sprintf("%.3f", r) }
+    fmt = k == "cp" ? "%-44s %10.2f %10.2f %10.2f %8s %8s %5s\n" : "%-44s %10.1f %10.1f %10.1f %8s %8s %5s\n"
+    printf fmt, lab, l, p, d, rfmt, barfmt, ok }'
+done
+echo
+echo "every repetition (target figure values...):"
+for t in "${targets[@]}"; do
+  for f in "${figures[@]}"; do key="${f%%|*}"; echo "  $t $key${result[$t,$key]:-}"; done
+done

@@ -3,44 +3,26 @@
 # client library, from 1 and from 16 concurrent clients, against a 1-master and a 3-master Raft
 # group started fresh in this run. Prints ops/s and the 3-master/1-master ratio per figure.
 #
-#   tools/bench/meta.sh [FILES_PER_CLIENT]
+#   tools/bench/meta.sh [FILES]      (default 2000 in all, split between the clients)
 set -euo pipefail
-repo="$(cd "$(dirname "$0")/../.." && pwd)"
+# shellcheck source=tools/bench/lib.sh
+source "$(dirname "$0")/lib.sh"
 files="${1:-2000}"
-"$repo/tools/setup.sh"
-bin="${DFS_BUILD_DIR:-$repo/build}/bin"
-work="$(mktemp -d "${TMPDIR:-/tmp}/dfs-meta-bench-XXXXXX")"
-# This cluster runs without a secret or TLS: keep the clients off the user's client.conf.
-export DFS_CONFIG=/dev/null
-unset DFS_SECRET_FILE DFS_TLS_CA
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+bench_init meta-bench
 
 run() {  # run MASTERS CLIENTS -> lines "phase ops seconds ops/s"
-  local n="$1" clients="$2" peers="" i
-  for i in $(seq 1 "$n"); do peers="$peers${peers:+,}127.0.0.1:$(free_port)"; done
-  local started=()
-  i=0
-  for addr in ${peers//,/ }; do
-    i=$((i + 1))
-    "$bin/dfs-master" --data_dir="$work/m$n-$clients-$i" --listen="$addr" --peers="$peers" \
-      >"$work/m$n-$clients-$i.log" 2>&1 &
-    started+=($!); pids+=($!)
-  done
-  sleep 2
-  "$bin/dfs-meta-load" --masters "$peers" --clients "$clients" --files "$((files / clients))"
-  for p in "${started[@]}"; do kill "$p"; wait "$p" 2>/dev/null || true; done
+  cluster_up "m$1-c$2" "$1" 0
+  "$bin/dfs-meta-load" --masters "$masters" --clients "$2" --files "$((files / $2))"
+  cluster_down
 }
 
 declare -A rate
 for clients in 1 16; do
-  for masters in 1 3; do
-    while read -r phase ops seconds per_second; do
-      rate[$phase,$clients,$masters]=$per_second
-    done < <(run "$masters" "$clients")
+  for m in 1 3; do
+    run "$m" "$clients" >"$work/out"
+    while read -r phase _ _ per_second; do
+      rate[$phase,$clients,$m]=$per_second
+    done <"$work/out"
   done
 done
 printf '%-8s %8s %14s %14s %8s\n' phase clients "1 master op/s" "3 masters op/s" ratio

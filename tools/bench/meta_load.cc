@@ -18,7 +18,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "client/client.h"
-#include "client/config.h"
+#include "tools/bench/bench_client.h"
 
 namespace {
 
@@ -43,20 +43,13 @@ int main(int argc, char** argv) {
     else return Fail("usage: dfs-meta-load --masters A,B --clients N --files F");
   }
   if (masters.empty()) return Fail("--masters is required");
-  dfs::MasterSources sources = dfs::MasterSourcesFromEnvironment(masters);
-  sources.secret_file_flag = secret_file;
-  sources.tls_ca_flag = tls_ca;
-  absl::StatusOr<dfs::DiscoveredConfig> config = dfs::DiscoverConfig(sources);
-  if (!config.ok()) return Fail(std::string(config.status().message()));
-  if (absl::Status s = dfs::ConfigureClientSecurity(config->config); !s.ok()) {
-    return Fail(std::string(s.message()));
-  }
-  dfs::ClientOptions options;
-  dfs::ApplyConfig(config->config, &options);
+  absl::StatusOr<dfs::ClientOptions> options =
+      dfs::bench::ClientOptionsFor(masters, secret_file, tls_ca);
+  if (!options.ok()) return Fail(std::string(options.status().message()));
   std::vector<std::unique_ptr<dfs::Client>> pool;
   std::vector<uint64_t> dirs;
   for (int c = 0; c < clients; ++c) {
-    auto client = dfs::Client::New(options);
+    auto client = dfs::Client::New(*options);
     if (!client.ok()) return Fail(std::string(client.status().message()));
     auto dir = (*client)->MkdirAll(absl::StrCat("/bench-", ::getpid(), "/c", c));
     if (!dir.ok()) return Fail(std::string(dir.status().message()));

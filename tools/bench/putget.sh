@@ -1,20 +1,15 @@
 #!/usr/bin/env bash
 # Benchmark (not a test): put and get a file (default 1 GiB) through a fresh local cluster and
 # compare with `cp` writing the same file three times on the same disk (what RF=3 costs locally),
-# all in one run. Prints MB/s and ratios.
+# all in one run. The cluster: 3 masters (one Raft group), 3 datanodes, RF 3. Prints MB/s and ratios.
 #
 #   tools/bench/putget.sh [SIZE_MIB]
 set -euo pipefail
-repo="$(cd "$(dirname "$0")/../.." && pwd)"
+# shellcheck source=tools/bench/lib.sh
+source "$(dirname "$0")/lib.sh"
 size_mib="${1:-1024}"
-"$repo/tools/setup.sh"
-bin="${DFS_BUILD_DIR:-$repo/build}/bin"
-work="$(mktemp -d "${TMPDIR:-/tmp}/dfs-bench-XXXXXX")"
-cluster="$work/cluster"
-cleanup() { "$repo/tools/dfs-cluster" down --dir "$cluster" >/dev/null 2>&1 || true; rm -rf "$work"; }
-trap cleanup EXIT
+bench_init putget
 
-now() { date +%s.%N; }
 mbps() { awk -v mib="$size_mib" -v t="$1" 'BEGIN { printf "%.1f", mib * 1.048576 / t }'; }
 
 head -c "$((size_mib << 20))" /dev/urandom >"$work/src"
@@ -24,14 +19,13 @@ sync
 t0=$(now)
 for i in 1 2 3; do cp "$work/src" "$work/copy$i"; done
 sync
-t_cp=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { print b - a }')
+t_cp=$(since "$t0")
 rm -f "$work"/copy*
 
-HOME="$work" "$repo/tools/dfs-cluster" up --dir "$cluster" >/dev/null
-masters="$(cat "$cluster/masters.addr")"
-t0=$(now); "$bin/dfs" --masters="$masters" put "$work/src" /bench; t_put=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { print b - a }')
-sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
-t0=$(now); "$bin/dfs" --masters="$masters" get /bench "$work/dst"; t_get=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { print b - a }')
+cluster_up pg 3 3
+t0=$(now); "$bin/dfs" --masters="$masters" put "$work/src" /bench; t_put=$(since "$t0")
+drop_caches
+t0=$(now); "$bin/dfs" --masters="$masters" get /bench "$work/dst"; t_get=$(since "$t0")
 cmp -s "$work/src" "$work/dst" || { echo "bench: data mismatch" >&2; exit 1; }
 
 printf '%-28s %10s %10s\n' "workload (${size_mib} MiB)" "seconds" "MB/s"

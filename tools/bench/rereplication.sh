@@ -2,7 +2,7 @@
 # Benchmark (not a test): re-replication throughput after a datanode is lost, beside `cp` of the
 # same bytes on the same disk, in one run.
 #
-# Starts a fresh local cluster (1 master, 4 datanodes in 2 racks, RF 3, copies unthrottled), puts
+# Starts a fresh local cluster (3 masters, 4 datanodes in 2 racks, RF 3, copies unthrottled), puts
 # SIZE_MIB of data, SIGKILLs one datanode, and times from the moment the master declares it dead
 # until no chunk is under-replicated. The bytes re-replicated are those the dead datanode held.
 # Baseline: cp of the same number of bytes plus sync on the same file system (every copy the
@@ -13,52 +13,19 @@
 # Uses binaries from $DFS_BUILD_DIR/bin (default build/bin); builds them with tools/setup.sh
 # unless DFS_BUILD_DIR is set. Every process it starts is stopped by PID on exit.
 set -euo pipefail
-repo="$(cd "$(dirname "$0")/../.." && pwd)"
+# shellcheck source=tools/bench/lib.sh
+source "$(dirname "$0")/lib.sh"
 size_mib="${1:-1024}"
 chunk_mib="${2:-64}"
-if [ -z "${DFS_BUILD_DIR:-}" ]; then "$repo/tools/setup.sh"; fi
-bin="${DFS_BUILD_DIR:-$repo/build}/bin"
-work="$(mktemp -d "${TMPDIR:-/tmp}/dfs-rerepl-XXXXXX")"
-# This cluster runs without a secret or TLS: keep the clients off the user's client.conf.
-export DFS_CONFIG=/dev/null
-unset DFS_SECRET_FILE DFS_TLS_CA
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-now() { date +%s.%N; }
+bench_init rerepl
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { print b - a }'; }
-wait_for_file() {
-  for _ in $(seq 1 400); do [ -s "$1" ] && return 0; sleep 0.05; done
-  echo "rereplication: timed out waiting for $1" >&2; exit 1
-}
 
 # ---- cluster ----
 dead_ms=3000
-"$bin/dfs-master" --data_dir="$work/master" --listen=127.0.0.1:0 --port_file="$work/master.port" \
-  --datanode_dead_ms=$dead_ms --maintenance_scan_interval_ms=200 \
-  --replication_bytes_per_sec=0 --replication_max_concurrent=8 --balancer_interval_ms=0 \
-  >"$work/master.log" 2>&1 &
-pids+=($!)
-wait_for_file "$work/master.port"
-master="$(cat "$work/master.port")"
-dn_pids=()
-for i in 0 1 2 3; do
-  rack=$([ $((i % 2)) -eq 0 ] && echo rack-a || echo rack-b)
-  "$bin/dfs-datanode" --data_dir="$work/dn$i" --listen=127.0.0.1:0 --masters="$master" \
-    --rack="$rack" --heartbeat_interval_ms=300 --scrub_bytes_per_sec=0 \
-    --port_file="$work/dn$i.port" >"$work/dn$i.log" 2>&1 &
-  pids+=($!)
-  dn_pids+=($!)
-  wait_for_file "$work/dn$i.port"
-done
-live() { "$bin/dfsadmin" --masters="$master" datanodes 2>/dev/null | grep -c " live " || true; }
-for _ in $(seq 1 200); do [ "$(live)" = 4 ] && break; sleep 0.1; done
-[ "$(live)" = 4 ] || { echo "rereplication: datanodes did not come up" >&2; exit 1; }
+cluster_dn_flags=(--heartbeat_interval_ms=300 --scrub_bytes_per_sec=0)
+cluster_up rr 3 4 --datanode_dead_ms=$dead_ms --maintenance_scan_interval_ms=200 \
+  --replication_bytes_per_sec=0 --replication_max_concurrent=8 --balancer_interval_ms=0
+master="$masters"
 
 head -c "$((size_mib << 20))" /dev/urandom >"$work/src"
 "$bin/dfs" --masters="$master" --chunk-size=$((chunk_mib << 20)) put "$work/src" /bench
@@ -76,12 +43,12 @@ done
 sleep "$(awk -v ms=$dead_ms 'BEGIN { print ms / 1000 }')"
 
 # ---- lose datanode 0 ----
-victim_id="$(cat "$work/dn0/DATANODE_ID")"
-lost_bytes=$(du -sb "$work/dn0/chunks" | cut -f1)
-lost_chunks=$(find "$work/dn0/chunks" -name '*.chunk' | wc -l)
+victim_id="$(cat "$work/rr-dn0/DATANODE_ID")"
+lost_bytes=$(du -sb "$work/rr-dn0/chunks" | cut -f1)
+lost_chunks=$(find "$work/rr-dn0/chunks" -name '*.chunk' | wc -l)
 done_before="$(status_field replications_done)"
-sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
-{ kill -KILL "${dn_pids[0]}"; wait "${dn_pids[0]}"; } 2>/dev/null || true
+drop_caches
+{ kill -KILL "${cluster_dn_pids[0]}"; wait "${cluster_dn_pids[0]}"; } 2>/dev/null || true
 t_kill=$(now)
 for _ in $(seq 1 600); do
   "$bin/dfsadmin" --masters="$master" datanodes | grep "^$victim_id" | grep -q " dead " && break
@@ -107,7 +74,7 @@ got=$(stat -c %s "$work/check"); rm -f "$work/check"
 
 # ---- baseline: cp of the same bytes on the same disk ----
 head -c "$lost_bytes" /dev/urandom >"$work/cp-src"
-sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
+drop_caches
 t0=$(now); cp "$work/cp-src" "$work/cp-dst"; sync; t_cp=$(elapsed "$t0" "$(now)")
 
 mbps() { awk -v b="$lost_bytes" -v t="$1" 'BEGIN { printf "%.1f", b / 1e6 / t }'; }
