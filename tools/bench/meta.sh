@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Benchmark (not a test): metadata operations per second (create, stat, rename) through the
 # client library, from 1 and from 16 concurrent clients, against a 1-master and a 3-master Raft
-# group started fresh in this run. Prints ops/s and the 3-master/1-master ratio per figure.
+# group started fresh in this run. The two alternate, REPS times (default 3); prints the median
+# ops/s of each and the 3-master/1-master ratio of the medians.
 #
-#   tools/bench/meta.sh [FILES]      (default 2000 in all, split between the clients)
+#   [REPS=N] tools/bench/meta.sh [FILES]      (default 2000 in all, split between the clients)
 set -euo pipefail
 # shellcheck source=tools/bench/lib.sh
 source "$(dirname "$0")/lib.sh"
 files="${1:-2000}"
+reps="${REPS:-3}"
 bench_init meta-bench
 
 run() {  # run MASTERS CLIENTS -> lines "phase ops seconds ops/s"
@@ -16,15 +18,21 @@ run() {  # run MASTERS CLIENTS -> lines "phase ops seconds ops/s"
   cluster_down
 }
 
-declare -A rate
-for clients in 1 16; do
-  for m in 1 3; do
-    run "$m" "$clients" >"$work/out"
-    while read -r phase _ _ per_second; do
-      rate[$phase,$clients,$m]=$per_second
-    done <"$work/out"
+median() { tr ' ' '\n' | awk 'NF' | sort -g | awk '{v[NR] = $1} END { print v[int((NR + 1) / 2)] }'; }
+
+declare -A rates  # phase,clients,masters -> "ops/s ops/s ..." (one per repetition)
+for _ in $(seq 1 "$reps"); do
+  for clients in 1 16; do
+    for m in 1 3; do
+      run "$m" "$clients" >"$work/out"
+      while read -r phase _ _ per_second; do
+        rates[$phase,$clients,$m]+="$per_second "
+      done <"$work/out"
+    done
   done
 done
+declare -A rate
+for key in "${!rates[@]}"; do rate[$key]=$(echo "${rates[$key]}" | median); done
 printf '%-8s %8s %14s %14s %8s\n' phase clients "1 master op/s" "3 masters op/s" ratio
 for clients in 1 16; do
   for phase in create stat rename; do
