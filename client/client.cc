@@ -116,14 +116,11 @@ absl::StatusOr<std::vector<DirEntry>> Client::ReadDir(uint64_t inode) {
   return entries;
 }
 
-absl::StatusOr<Attr> Client::Mkdir(uint64_t parent, absl::string_view name, uint32_t mode,
-                                   std::optional<Owner> owner) {
+absl::StatusOr<Attr> Client::Mkdir(uint64_t parent, absl::string_view name, uint32_t mode) {
   MkdirRequest request;
   request.set_parent(parent);
   request.set_name(std::string(name));
   request.set_mode(mode);
-  request.set_uid(owner ? owner->uid : options_.uid);
-  request.set_gid(owner ? owner->gid : options_.gid);
   DFS_ASSIGN_OR_RETURN(AttrResponse response, master_.Call(&Stub::Mkdir, std::move(request)));
   return response.attr();
 }
@@ -134,8 +131,6 @@ absl::StatusOr<Attr> Client::Create(uint64_t parent, absl::string_view name,
   request.set_parent(parent);
   request.set_name(std::string(name));
   request.set_mode(options.mode);
-  request.set_uid(options.owner ? options.owner->uid : options_.uid);
-  request.set_gid(options.owner ? options.owner->gid : options_.gid);
   request.set_exclusive(options.exclusive);
   request.set_replace(options.replace);
   FillContent(content, request.mutable_extents(), request.mutable_new_chunks());
@@ -145,13 +140,11 @@ absl::StatusOr<Attr> Client::Create(uint64_t parent, absl::string_view name,
 }
 
 absl::StatusOr<Attr> Client::Symlink(uint64_t parent, absl::string_view name,
-                                     absl::string_view target, std::optional<Owner> owner) {
+                                     absl::string_view target) {
   SymlinkRequest request;
   request.set_parent(parent);
   request.set_name(std::string(name));
   request.set_target(std::string(target));
-  request.set_uid(owner ? owner->uid : options_.uid);
-  request.set_gid(owner ? owner->gid : options_.gid);
   DFS_ASSIGN_OR_RETURN(AttrResponse response, master_.Call(&Stub::Symlink, std::move(request)));
   return response.attr();
 }
@@ -208,6 +201,7 @@ absl::StatusOr<Attr> Client::SetAttr(uint64_t inode, const AttrChanges& changes)
   if (changes.size) request.set_size(*changes.size);
   if (changes.atime_ns) request.set_atime_ns(*changes.atime_ns);
   if (changes.mtime_ns) request.set_mtime_ns(*changes.mtime_ns);
+  request.set_times_are_now(changes.times_are_now);
   DFS_ASSIGN_OR_RETURN(AttrResponse response, master_.Call(&Stub::SetAttr, std::move(request)));
   return response.attr();
 }
