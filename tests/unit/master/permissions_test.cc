@@ -27,6 +27,13 @@ Attr Inode(FileType type, uint32_t mode, uint32_t uid, uint32_t gid) {
   return attr;
 }
 
+SetAttrCmd ChmodCmd(uint32_t mode) {
+  SetAttrCmd cmd;
+  cmd.set_set_mode(true);
+  cmd.set_mode(mode);
+  return cmd;
+}
+
 const Caller kRoot = User(0, 0);
 const Caller kAlice = User(1000, 1000, {50});
 const Caller kBob = User(1001, 1001);
@@ -72,9 +79,7 @@ TEST(CheckRemoveEntryTest, StickyDirectory) {
 
 TEST(CheckSetAttrTest, ChmodNeedsOwnerOrRoot) {
   const Attr file = Inode(FILE_TYPE_REGULAR, 0644, 1000, 1000);
-  SetAttrCmd cmd;
-  cmd.set_set_mode(true);
-  cmd.set_mode(0600);
+  SetAttrCmd cmd = ChmodCmd(0600);
   EXPECT_EQ(ErrnoOf(CheckSetAttr(file, &kBob, &cmd)), EPERM);
   EXPECT_TRUE(CheckSetAttr(file, &kAlice, &cmd).ok());
   EXPECT_TRUE(CheckSetAttr(file, &kRoot, &cmd).ok());
@@ -82,9 +87,7 @@ TEST(CheckSetAttrTest, ChmodNeedsOwnerOrRoot) {
 
 TEST(CheckSetAttrTest, ChmodOutsideTheGroupDropsSetgid) {
   const Attr file = Inode(FILE_TYPE_REGULAR, 0644, 1000, 77);
-  SetAttrCmd cmd;
-  cmd.set_set_mode(true);
-  cmd.set_mode(02755);
+  SetAttrCmd cmd = ChmodCmd(02755);
   ASSERT_TRUE(CheckSetAttr(file, &kAlice, &cmd).ok());
   EXPECT_EQ(cmd.mode(), 0755u);
   cmd.set_mode(02755);

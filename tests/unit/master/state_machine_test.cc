@@ -110,12 +110,23 @@ class StateMachineTest : public ::testing::Test {
     e->set_length(length);
     return AttrResult(Apply(c));
   }
-  absl::StatusOr<Attr> Truncate(uint64_t inode, uint64_t size) {
+  absl::StatusOr<Attr> SetAttr(uint64_t inode, SetAttrCmd changes) {
     Command c;
+    *c.mutable_set_attr() = std::move(changes);
     c.mutable_set_attr()->set_inode(inode);
-    c.mutable_set_attr()->set_set_size(true);
-    c.mutable_set_attr()->set_size(size);
     return AttrResult(Apply(c));
+  }
+  absl::StatusOr<Attr> Truncate(uint64_t inode, uint64_t size) {
+    SetAttrCmd changes;
+    changes.set_set_size(true);
+    changes.set_size(size);
+    return SetAttr(inode, std::move(changes));
+  }
+  absl::StatusOr<Attr> Chmod(uint64_t inode, uint32_t mode) {
+    SetAttrCmd changes;
+    changes.set_set_mode(true);
+    changes.set_mode(mode);
+    return SetAttr(inode, std::move(changes));
   }
 
   // The file's layout as "offset:chunk@chunk_offset+length" strings.
@@ -136,14 +147,6 @@ class StateMachineTest : public ::testing::Test {
     return record.refs();
   }
   bool IsGarbage(uint64_t chunk) { return sm_->store()->Get(keys::Garbage(chunk)).ok(); }
-
-  absl::StatusOr<Attr> Chmod(uint64_t inode, uint32_t mode) {
-    Command c;
-    c.mutable_set_attr()->set_inode(inode);
-    c.mutable_set_attr()->set_set_mode(true);
-    c.mutable_set_attr()->set_mode(mode);
-    return AttrResult(Apply(c));
-  }
 
   // Every key but the bookkeeping that any applied command changes (and the id counter, which
   // the reservations made for refused commands move).
