@@ -500,8 +500,9 @@ struct OpName {
 // Whom the master checks a handler's requests against.
 enum class ActsFor {
   kRequester,  // the process that made the system call (CallerOf)
-  kOpenFile,   // no one: the call works on a file the kernel let it open, and Linux checks
-               // permissions at open, not at each read or write
+  kNoOne,      // nobody: the call works on a file the kernel let the process open (Linux checks
+               // at open, not at each read or write), or the master checks nothing it asks
+               // (getattr, readlink, statfs, forget), so the groups need not be read
 };
 // Directory listings act for the requester: the master checks read permission on each page,
 // which is also what stands in for the open check under -o no_default_permissions.
@@ -533,11 +534,11 @@ fuse_lowlevel_ops MakeOps() {
   std::memset(&ops, 0, sizeof(ops));
   ops.init = OpInit;
   ops.lookup = Timed<"lookup", OpLookup>::Run;
-  ops.forget = Timed<"forget", OpForget, ActsFor::kOpenFile>::Run;
-  ops.forget_multi = Timed<"forget_multi", OpForgetMulti, ActsFor::kOpenFile>::Run;
-  ops.getattr = Timed<"getattr", OpGetattr>::Run;
+  ops.forget = Timed<"forget", OpForget, ActsFor::kNoOne>::Run;
+  ops.forget_multi = Timed<"forget_multi", OpForgetMulti, ActsFor::kNoOne>::Run;
+  ops.getattr = Timed<"getattr", OpGetattr, ActsFor::kNoOne>::Run;
   ops.setattr = Timed<"setattr", OpSetattr>::Run;
-  ops.readlink = Timed<"readlink", OpReadlink>::Run;
+  ops.readlink = Timed<"readlink", OpReadlink, ActsFor::kNoOne>::Run;
   ops.mkdir = Timed<"mkdir", OpMkdir>::Run;
   ops.unlink = Timed<"unlink", OpUnlink>::Run;
   ops.rmdir = Timed<"rmdir", OpRmdir>::Run;
@@ -546,17 +547,17 @@ fuse_lowlevel_ops MakeOps() {
   ops.link = Timed<"link", OpLink>::Run;
   ops.open = Timed<"open", OpOpen>::Run;
   ops.create = Timed<"create", OpCreate>::Run;
-  ops.read = Timed<"read", OpRead, ActsFor::kOpenFile>::Run;
-  ops.write = Timed<"write", OpWrite, ActsFor::kOpenFile>::Run;
-  ops.flush = Timed<"flush", OpFlush, ActsFor::kOpenFile>::Run;
-  ops.release = Timed<"release", OpRelease, ActsFor::kOpenFile>::Run;
-  ops.fsync = Timed<"fsync", OpFsync, ActsFor::kOpenFile>::Run;
+  ops.read = Timed<"read", OpRead, ActsFor::kNoOne>::Run;
+  ops.write = Timed<"write", OpWrite, ActsFor::kNoOne>::Run;
+  ops.flush = Timed<"flush", OpFlush, ActsFor::kNoOne>::Run;
+  ops.release = Timed<"release", OpRelease, ActsFor::kNoOne>::Run;
+  ops.fsync = Timed<"fsync", OpFsync, ActsFor::kNoOne>::Run;
   ops.opendir = Timed<"opendir", OpOpendir>::Run;
   ops.readdir = Timed<"readdir", OpReaddir>::Run;
   ops.readdirplus = Timed<"readdirplus", OpReaddirplus>::Run;
-  ops.releasedir = Timed<"releasedir", OpReleasedir, ActsFor::kOpenFile>::Run;
-  ops.fsyncdir = Timed<"fsyncdir", OpFsyncdir, ActsFor::kOpenFile>::Run;
-  ops.statfs = Timed<"statfs", OpStatfs, ActsFor::kOpenFile>::Run;
+  ops.releasedir = Timed<"releasedir", OpReleasedir, ActsFor::kNoOne>::Run;
+  ops.fsyncdir = Timed<"fsyncdir", OpFsyncdir, ActsFor::kNoOne>::Run;
+  ops.statfs = Timed<"statfs", OpStatfs, ActsFor::kNoOne>::Run;
   return ops;
 }
 
