@@ -34,6 +34,15 @@ void FillContent(const WrittenData& data, google::protobuf::RepeatedPtrField<Ext
   for (const ChunkInfo& chunk : data.chunks) *chunks->Add() = chunk;
 }
 
+// Names the owner in the request's own fields too, for masters that predate Caller (they
+// ignore it); a current master takes the caller's identity.
+template <typename Request>
+void SetLegacyOwner(const Caller* caller, Request* request) {
+  if (caller == nullptr) return;
+  request->set_uid(caller->uid());
+  request->set_gid(caller->gid());
+}
+
 // Hands `n` zero bytes to `sink` (a hole), a bounded piece at a time.
 absl::Status SinkZeros(uint64_t n, const ByteSink& sink) {
   static const std::string* zeros = new std::string(kDataPieceBytes, '\0');
@@ -116,14 +125,12 @@ absl::StatusOr<std::vector<DirEntry>> Client::ReadDir(uint64_t inode) {
   return entries;
 }
 
-absl::StatusOr<Attr> Client::Mkdir(uint64_t parent, absl::string_view name, uint32_t mode,
-                                   std::optional<Owner> owner) {
+absl::StatusOr<Attr> Client::Mkdir(uint64_t parent, absl::string_view name, uint32_t mode) {
   MkdirRequest request;
   request.set_parent(parent);
   request.set_name(std::string(name));
   request.set_mode(mode);
-  request.set_uid(owner ? owner->uid : options_.uid);
-  request.set_gid(owner ? owner->gid : options_.gid);
+  SetLegacyOwner(master_.CallerForThisCall(), &request);
   DFS_ASSIGN_OR_RETURN(AttrResponse response, master_.Call(&Stub::Mkdir, std::move(request)));
   return response.attr();
 }
@@ -134,8 +141,7 @@ absl::StatusOr<Attr> Client::Create(uint64_t parent, absl::string_view name,
   request.set_parent(parent);
   request.set_name(std::string(name));
   request.set_mode(options.mode);
-  request.set_uid(options.owner ? options.owner->uid : options_.uid);
-  request.set_gid(options.owner ? options.owner->gid : options_.gid);
+  SetLegacyOwner(master_.CallerForThisCall(), &request);
   request.set_exclusive(options.exclusive);
   request.set_replace(options.replace);
   FillContent(content, request.mutable_extents(), request.mutable_new_chunks());
@@ -145,13 +151,12 @@ absl::StatusOr<Attr> Client::Create(uint64_t parent, absl::string_view name,
 }
 
 absl::StatusOr<Attr> Client::Symlink(uint64_t parent, absl::string_view name,
-                                     absl::string_view target, std::optional<Owner> owner) {
+                                     absl::string_view target) {
   SymlinkRequest request;
   request.set_parent(parent);
   request.set_name(std::string(name));
   request.set_target(std::string(target));
-  request.set_uid(owner ? owner->uid : options_.uid);
-  request.set_gid(owner ? owner->gid : options_.gid);
+  SetLegacyOwner(master_.CallerForThisCall(), &request);
   DFS_ASSIGN_OR_RETURN(AttrResponse response, master_.Call(&Stub::Symlink, std::move(request)));
   return response.attr();
 }
@@ -208,6 +213,7 @@ absl::StatusOr<Attr> Client::SetAttr(uint64_t inode, const AttrChanges& changes)
   if (changes.size) request.set_size(*changes.size);
   if (changes.atime_ns) request.set_atime_ns(*changes.atime_ns);
   if (changes.mtime_ns) request.set_mtime_ns(*changes.mtime_ns);
+  request.set_times_are_now(changes.times_are_now);
   DFS_ASSIGN_OR_RETURN(AttrResponse response, master_.Call(&Stub::SetAttr, std::move(request)));
   return response.attr();
 }

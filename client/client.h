@@ -10,6 +10,9 @@
 // Paths follow client/path.h (normalised, relative to "/", ".." rejected). Path helpers follow
 // symlinks in every component but the last; whether the last is followed is stated per method.
 //
+// Requests carry the caller client/caller.h picks; the master checks permissions against it
+// (PermissionDenied with EACCES or EPERM).
+//
 // Errors are absl::Status with canonical codes; file-system errors carry the POSIX errno as a
 // payload (common/errors.h: ErrnoOf). A master that cannot be reached gives UNAVAILABLE or
 // DEADLINE_EXCEEDED with a "cluster unreachable (masters: ...)" message.
@@ -45,17 +48,10 @@ inline constexpr uint64_t kToEnd = std::numeric_limits<uint64_t>::max();
 // stay bounded however large the file is.
 inline constexpr uint64_t kReadWindowBytes = 64ull << 20;
 
-// Who owns a new inode, when not the client's default (ClientOptions::uid/gid).
-struct Owner {
-  uint32_t uid = 0;
-  uint32_t gid = 0;
-};
-
 struct CreateOptions {
   uint32_t mode = 0644;
   bool exclusive = false;  // fail with EEXIST if the name exists
   bool replace = false;    // atomically replace an existing regular file
-  std::optional<Owner> owner;
 };
 
 // SetAttr: only the fields that are set change.
@@ -66,6 +62,7 @@ struct AttrChanges {
   std::optional<uint64_t> size;  // truncate or extend (the extension reads as zeros)
   std::optional<int64_t> atime_ns;
   std::optional<int64_t> mtime_ns;
+  bool times_are_now = false;  // the times are "now" (touch): write permission suffices
 };
 
 struct PutOptions {
@@ -111,14 +108,14 @@ class Client {
                                const std::function<absl::Status(const DirEntry&)>& fn);
   // Every entry, collected.
   absl::StatusOr<std::vector<DirEntry>> ReadDir(uint64_t inode);
-  absl::StatusOr<Attr> Mkdir(uint64_t parent, absl::string_view name, uint32_t mode,
-                             std::optional<Owner> owner = std::nullopt);
+  // New inodes belong to the caller (client/caller.h), with the parent's group in a setgid
+  // directory.
+  absl::StatusOr<Attr> Mkdir(uint64_t parent, absl::string_view name, uint32_t mode);
   // Creates a regular file with `content` (from a ChunkWriter; empty for an empty file) in one
   // atomic command.
   absl::StatusOr<Attr> Create(uint64_t parent, absl::string_view name,
                               const CreateOptions& options, const WrittenData& content = {});
-  absl::StatusOr<Attr> Symlink(uint64_t parent, absl::string_view name, absl::string_view target,
-                               std::optional<Owner> owner = std::nullopt);
+  absl::StatusOr<Attr> Symlink(uint64_t parent, absl::string_view name, absl::string_view target);
   absl::StatusOr<Attr> Link(uint64_t inode, uint64_t new_parent, absl::string_view new_name);
   // `keep_orphan`: the caller still has the file open, so at zero links the master keeps the
   // inode (an orphan, readable and writable by inode number) until ReleaseOrphan.

@@ -32,6 +32,13 @@ MasterClient::MasterClient(const ClientOptions& options, uint64_t seed)
   DFS_CHECK(!options_.masters.empty());
 }
 
+const Caller* MasterClient::CallerForThisCall() const {
+  if (const ScopedCaller* scope = ScopedCaller::Current()) {
+    return scope->caller() ? &*scope->caller() : nullptr;
+  }
+  return options_.caller ? &*options_.caller : nullptr;
+}
+
 std::string MasterClient::MastersString() const { return absl::StrJoin(options_.masters, ","); }
 
 std::string MasterClient::leader() const {

@@ -5,6 +5,7 @@
 //     jitter, under an overall deadline (ClientOptions::op_timeout_ms),
 //   - leader tracking: the last master that answered is tried first; a "dfs-leader" hint on an
 //     UNAVAILABLE answer is followed at once; without a hint the next configured master is tried,
+//   - the caller: every request type with a `caller` field gets the one client/caller.h says,
 //   - sessions for mutations: every request type with a `session` field gets (client_id, seq)
 //     filled in, and every retry of that call reuses the same pair, so the master applies a
 //     retried mutation once and returns the recorded result.
@@ -30,6 +31,7 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "client/caller.h"
 #include "client/options.h"
 #include "common/random.h"
 #include "grpcpp/grpcpp.h"
@@ -60,6 +62,13 @@ class MasterClient {
       response.Clear();
       return (stub->*method)(context, request, &response);
     };
+    if constexpr (requires(Request r) { r.mutable_caller(); }) {
+      if (const Caller* caller = CallerForThisCall()) {
+        *request.mutable_caller() = *caller;
+      } else {
+        request.clear_caller();
+      }
+    }
     absl::Status status;
     if constexpr (requires(Request r) { r.mutable_session(); }) {
       SessionLease lease = AcquireSession();
@@ -73,6 +82,9 @@ class MasterClient {
     if (!status.ok()) return status;
     return response;
   }
+
+  // Who a request sent now from this thread acts for (client/caller.h); null for none.
+  const Caller* CallerForThisCall() const;
 
   // The configured masters, comma-separated (for messages).
   std::string MastersString() const;

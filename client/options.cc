@@ -2,6 +2,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/validation.h"
 
 namespace dfs {
 
@@ -38,6 +39,9 @@ absl::Status ClientOptions::Validate() const {
   // than its maximum, which is 64 MiB unless configured otherwise.
   if (chunk_size_bytes < 4096 || chunk_size_bytes > (1ull << 30)) {
     return absl::InvalidArgumentError("chunk_size_bytes must be in [4 KiB, 1 GiB]");
+  }
+  if (caller && caller->groups_size() > kMaxCallerGroups) {
+    return absl::InvalidArgumentError("caller has too many supplementary groups");
   }
   return absl::OkStatus();
 }

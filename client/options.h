@@ -4,10 +4,12 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "client/caller.h"
 
 namespace dfs {
 
@@ -27,9 +29,11 @@ struct ClientOptions {
   // sets it to op_timeout_ms so that a write to an unreachable cluster fails within about one
   // deadline.
   int64_t write_retry_deadline_ms = 0;
-  // Owner of what this client creates, unless an operation names another.
-  uint32_t uid = 0;
-  uint32_t gid = 0;
+  // Who this client acts for, sent with every request the master checks permissions for (and
+  // the owner of what it creates). The process's identity by default; nullopt sends none (the
+  // master then checks nothing: dfs-fuse names each request's process instead, see
+  // client/caller.h).
+  std::optional<Caller> caller = ProcessCaller();
 
   // InvalidArgument naming the first bad field.
   absl::Status Validate() const;

@@ -173,7 +173,10 @@ metrics::Counter* RefusedCounter(absl::StatusCode code) {
 
 // The C processor gRPC core calls for every call on a secured port, before the handler. It
 // answers at once (checking a token is two HMACs), so it needs no thread of its own.
-void ProcessAuthMetadata(void* state, grpc_auth_context* /*context*/, const grpc_metadata* md,
+// The auth context property through which the processor tells handlers the verified role.
+constexpr char kRoleProperty[] = "dfs-role";
+
+void ProcessAuthMetadata(void* state, grpc_auth_context* context, const grpc_metadata* md,
                          size_t num_md, grpc_process_auth_metadata_done_cb done,
                          void* user_data) {
   const auto* verifier = static_cast<const TokenVerifier*>(state);
@@ -191,6 +194,12 @@ void ProcessAuthMetadata(void* state, grpc_auth_context* /*context*/, const grpc
   }
   absl::Status status = CheckCall(*verifier, token, method, absl::ToUnixSeconds(absl::Now()));
   if (status.ok()) {
+    // CheckCall verified the role the token names (its first field); handlers read it back
+    // with CallerRole.
+    const std::string role(token.substr(0, token.find('.')));
+    if (context != nullptr) {
+      grpc_auth_context_add_cstring_property(context, kRoleProperty, role.c_str());
+    }
     // Consumed: handlers never see the token.
     done(user_data, token_md, 1, nullptr, 0, GRPC_STATUS_OK, nullptr);
     return;
@@ -311,6 +320,15 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentialsFor(
   auto credentials = std::make_shared<CoreServerCredentials>(security);
   if (!credentials->ok()) return absl::InvalidArgumentError("bad TLS certificate or key");
   return std::shared_ptr<grpc::ServerCredentials>(std::move(credentials));
+}
+
+std::optional<Role> CallerRole(const grpc::ServerContext& context) {
+  std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
+  if (auth == nullptr) return std::nullopt;
+  for (const grpc::string_ref& value : auth->FindPropertyValues(kRoleProperty)) {
+    return ParseRole(absl::string_view(value.data(), value.size()));
+  }
+  return std::nullopt;
 }
 
 absl::Status AuthorizeCall(Role role, absl::string_view method) {

@@ -74,6 +74,10 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentialsFor(
 // else PermissionDenied. Methods not in the table admit only nodes.
 absl::Status AuthorizeCall(Role role, absl::string_view method);
 
+// The role a secured server verified for the call being handled (a handler's context);
+// nullopt on a server without a secret, which checks nothing.
+std::optional<Role> CallerRole(const grpc::ServerContext& context);
+
 // What a secured server decides for one call: Unauthenticated for a missing or bad `token`,
 // PermissionDenied for a role `method` does not admit, else OK.
 absl::Status CheckCall(const TokenVerifier& verifier, absl::string_view token,

@@ -25,6 +25,8 @@ inline constexpr size_t kMaxTokenBytes = 256;
 inline constexpr size_t kMaxAddressBytes = 256;
 // Replicas of one chunk, datanodes in one write chain, sources of one copy.
 inline constexpr int kMaxReplicas = 16;
+// Supplementary groups of a request's caller (Linux's NGROUPS_MAX).
+inline constexpr int kMaxCallerGroups = 65536;
 
 // InvalidArgument "<what> must not be 0" if `value` is 0 (chunk and inode ids start at 1).
 absl::Status CheckNonZero(uint64_t value, absl::string_view what);

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "client/caller.h"
 #include "common/errors.h"
 #include "common/logging.h"
 #include "common/status.h"
@@ -249,6 +250,9 @@ void FileSystem::ApplyPendingLocked(const InodeState& state, Attr* attr) {
 
 absl::Status FileSystem::CommitData(InodeState& state, bool append, uint64_t offset,
                                     const WrittenData& data) {
+  // Data of an open file: the kernel checked write permission at open, and Linux does not
+  // check again (a file created 0444 takes the writes of the fd that created it).
+  ScopedCaller open_file(std::nullopt);
   absl::StatusOr<CommitWriteResponse> result =
       StaleIfGone(client_->CommitWrite(state.inode, append, offset, data));
   // Every commit changes the content, also those the buffer makes by itself when it fills in
@@ -353,18 +357,18 @@ absl::StatusOr<std::string> FileSystem::ReadLink(uint64_t inode) {
   return attr.symlink_target();
 }
 
-absl::StatusOr<Attr> FileSystem::Mkdir(uint64_t parent, absl::string_view name, uint32_t mode,
-                                       Owner owner) {
+absl::StatusOr<Attr> FileSystem::Mkdir(uint64_t parent, absl::string_view name,
+                                       uint32_t mode) {
   DFS_RETURN_IF_ERROR(CheckName(name));
-  DFS_ASSIGN_OR_RETURN(Attr attr, client_->Mkdir(parent, name, mode & 07777, owner));
+  DFS_ASSIGN_OR_RETURN(Attr attr, client_->Mkdir(parent, name, mode & 07777));
   AddLookup(attr);
   return attr;
 }
 
 absl::StatusOr<Attr> FileSystem::Symlink(uint64_t parent, absl::string_view name,
-                                         absl::string_view target, Owner owner) {
+                                         absl::string_view target) {
   DFS_RETURN_IF_ERROR(CheckName(name));
-  DFS_ASSIGN_OR_RETURN(Attr attr, client_->Symlink(parent, name, target, owner));
+  DFS_ASSIGN_OR_RETURN(Attr attr, client_->Symlink(parent, name, target));
   AddLookup(attr);
   return attr;
 }
@@ -532,12 +536,11 @@ absl::StatusOr<FileSystem::Opened> FileSystem::Open(uint64_t inode, int flags) {
 }
 
 absl::StatusOr<FileSystem::Opened> FileSystem::Create(uint64_t parent, absl::string_view name,
-                                                      uint32_t mode, int flags, Owner owner) {
+                                                      uint32_t mode, int flags) {
   DFS_RETURN_IF_ERROR(CheckName(name));
   CreateOptions create;
   create.mode = mode & 07777;
   create.exclusive = (flags & O_EXCL) != 0;
-  create.owner = owner;
   DFS_ASSIGN_OR_RETURN(Attr attr, client_->Create(parent, name, create));
   // Without O_EXCL an existing name is opened; it must be a regular file.
   if (attr.type() != FILE_TYPE_REGULAR) {

@@ -101,9 +101,9 @@ class FileSystem {
   absl::StatusOr<Attr> SetAttr(uint64_t inode, const AttrChanges& changes);
   absl::StatusOr<std::string> ReadLink(uint64_t inode);
 
-  absl::StatusOr<Attr> Mkdir(uint64_t parent, absl::string_view name, uint32_t mode, Owner owner);
-  absl::StatusOr<Attr> Symlink(uint64_t parent, absl::string_view name, absl::string_view target,
-                               Owner owner);
+  // New inodes belong to the caller the adapter names (client/caller.h).
+  absl::StatusOr<Attr> Mkdir(uint64_t parent, absl::string_view name, uint32_t mode);
+  absl::StatusOr<Attr> Symlink(uint64_t parent, absl::string_view name, absl::string_view target);
   absl::StatusOr<Attr> Link(uint64_t inode, uint64_t new_parent, absl::string_view new_name);
   absl::Status Unlink(uint64_t parent, absl::string_view name);
   absl::Status Rmdir(uint64_t parent, absl::string_view name);
@@ -128,8 +128,7 @@ class FileSystem {
   // `flags` as open(2) gives them (O_ACCMODE, O_TRUNC, O_APPEND).
   absl::StatusOr<Opened> Open(uint64_t inode, int flags);
   // Creates (or, without O_EXCL, opens an existing) regular file and opens it; counts a lookup.
-  absl::StatusOr<Opened> Create(uint64_t parent, absl::string_view name, uint32_t mode, int flags,
-                                Owner owner);
+  absl::StatusOr<Opened> Create(uint64_t parent, absl::string_view name, uint32_t mode, int flags);
   // Up to `size` bytes at `offset`; shorter only at the end of the file.
   absl::StatusOr<std::string> Read(FileHandle* handle, uint64_t offset, uint64_t size);
   // Buffers `data` (O_APPEND handles: at the end, wherever that is when committed).

@@ -16,6 +16,7 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -25,6 +26,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "client/caller.h"
 #include "client/client.h"
 #include "client/config.h"
 #include "common/clock.h"
@@ -185,9 +187,25 @@ void ReplyAttr(fuse_req_t req, const absl::StatusOr<Attr>& attr) {
   fuse_reply_attr(req, &st, ServerOf(req).options.attr_timeout_s);
 }
 
-Owner OwnerOf(fuse_req_t req) {
+// The process behind a kernel request, as the master checks it. Its supplementary groups cost
+// a read of /proc, so root, who needs none, skips it; if they cannot be read the caller has
+// only its primary group (the master may then refuse what a group grants).
+Caller CallerOf(fuse_req_t req) {
   const fuse_ctx* ctx = fuse_req_ctx(req);
-  return Owner{ctx->uid, ctx->gid};
+  Caller caller;
+  caller.set_uid(ctx->uid);
+  caller.set_gid(ctx->gid);
+  if (ctx->uid == 0) return caller;
+  std::vector<gid_t> groups(64);
+  int count = fuse_req_getgroups(req, static_cast<int>(groups.size()), groups.data());
+  if (count > static_cast<int>(groups.size())) {
+    groups.resize(static_cast<size_t>(count));
+    count = fuse_req_getgroups(req, count, groups.data());
+  }
+  for (int i = 0; i < std::min<int>(count, static_cast<int>(groups.size())); ++i) {
+    if (groups[i] != ctx->gid) caller.add_groups(groups[i]);
+  }
+  return caller;
 }
 
 // ---- Handlers ----
@@ -244,7 +262,16 @@ void OpGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
   ReplyAttr(req, FsOf(req).GetAttr(ino));
 }
 
-void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info*) {
+void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
+               fuse_file_info* fi) {
+  // ftruncate(2) on a file opened for writing: the kernel checked at open, and Linux lets it
+  // through whatever the mode says now (a file created 0444 can still be truncated).
+  constexpr int kTruncateBits = FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_MTIME |
+                                FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_CTIME;
+  const bool by_open_file =
+      fi != nullptr && (to_set & FUSE_SET_ATTR_SIZE) && (to_set & ~kTruncateBits) == 0;
+  std::optional<ScopedCaller> open_file_scope;
+  if (by_open_file) open_file_scope.emplace(std::nullopt);
   AttrChanges changes;
   if (to_set & FUSE_SET_ATTR_MODE) changes.mode = attr->st_mode & 07777;
   if (to_set & FUSE_SET_ATTR_UID) changes.uid = attr->st_uid;
@@ -267,6 +294,11 @@ void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
   } else if (to_set & FUSE_SET_ATTR_MTIME) {
     changes.mtime_ns = ToNanos(attr->st_mtim);
   }
+  const bool explicit_atime =
+      (to_set & FUSE_SET_ATTR_ATIME) && !(to_set & FUSE_SET_ATTR_ATIME_NOW);
+  const bool explicit_mtime =
+      (to_set & FUSE_SET_ATTR_MTIME) && !(to_set & FUSE_SET_ATTR_MTIME_NOW);
+  changes.times_are_now = !explicit_atime && !explicit_mtime;
   ReplyAttr(req, FsOf(req).SetAttr(ino, changes));
 }
 
@@ -277,7 +309,7 @@ void OpReadlink(fuse_req_t req, fuse_ino_t ino) {
 }
 
 void OpMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
-  ReplyEntry(req, FsOf(req).Mkdir(parent, name, mode, OwnerOf(req)));
+  ReplyEntry(req, FsOf(req).Mkdir(parent, name, mode));
 }
 
 void OpUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
@@ -289,7 +321,7 @@ void OpRmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
 }
 
 void OpSymlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* name) {
-  ReplyEntry(req, FsOf(req).Symlink(parent, name, link, OwnerOf(req)));
+  ReplyEntry(req, FsOf(req).Symlink(parent, name, link));
 }
 
 void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t new_parent,
@@ -328,7 +360,7 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
               fuse_file_info* fi) {
   absl::StatusOr<FileSystem::Opened> opened =
-      FsOf(req).Create(parent, name, mode, fi->flags, OwnerOf(req));
+      FsOf(req).Create(parent, name, mode, fi->flags);
   if (!opened.ok()) return ReplyError(req, opened.status());
   FillOpenInfo(*opened, fi);
   fuse_entry_param entry = ToEntry(ServerOf(req), opened->attr);
@@ -465,14 +497,28 @@ struct OpName {
   char text[N];
 };
 
+// Whom the master checks a handler's requests against.
+enum class ActsFor {
+  kRequester,  // the process that made the system call (CallerOf)
+  kNoOne,      // nobody: the call works on a file the kernel let the process open (Linux checks
+               // at open, not at each read or write), or the master checks nothing it asks
+               // (getattr, readlink, statfs, forget), so the groups need not be read
+};
+// Directory listings act for the requester: the master checks read permission on each page,
+// which is also what stands in for the open check under -o no_default_permissions.
+
 // Timed<"lookup", OpLookup>::Run is OpLookup observed into
 // dfs_fuse_op_duration_seconds{op="lookup"}: every handler replies before it returns, so its run
-// time is the operation's latency as dfs-fuse sees it.
-template <OpName kName, auto kHandler>
+// time is the operation's latency as dfs-fuse sees it. It also names the handler's caller for
+// every master request it makes (client/caller.h).
+template <OpName kName, auto kHandler, ActsFor kActsFor = ActsFor::kRequester>
 struct Timed;
-template <OpName kName, typename... Args, void (*kHandler)(fuse_req_t, Args...)>
-struct Timed<kName, kHandler> {
+template <OpName kName, typename... Args, void (*kHandler)(fuse_req_t, Args...),
+          ActsFor kActsFor>
+struct Timed<kName, kHandler, kActsFor> {
   static void Run(fuse_req_t req, Args... args) {
+    ScopedCaller caller(kActsFor == ActsFor::kRequester ? std::optional<Caller>(CallerOf(req))
+                                                        : std::nullopt);
     static metrics::Histogram* const latency =
         metrics::Registry::Default()
             .Histogram("dfs_fuse_op_duration_seconds",
@@ -488,11 +534,11 @@ fuse_lowlevel_ops MakeOps() {
   std::memset(&ops, 0, sizeof(ops));
   ops.init = OpInit;
   ops.lookup = Timed<"lookup", OpLookup>::Run;
-  ops.forget = Timed<"forget", OpForget>::Run;
-  ops.forget_multi = Timed<"forget_multi", OpForgetMulti>::Run;
-  ops.getattr = Timed<"getattr", OpGetattr>::Run;
+  ops.forget = Timed<"forget", OpForget, ActsFor::kNoOne>::Run;
+  ops.forget_multi = Timed<"forget_multi", OpForgetMulti, ActsFor::kNoOne>::Run;
+  ops.getattr = Timed<"getattr", OpGetattr, ActsFor::kNoOne>::Run;
   ops.setattr = Timed<"setattr", OpSetattr>::Run;
-  ops.readlink = Timed<"readlink", OpReadlink>::Run;
+  ops.readlink = Timed<"readlink", OpReadlink, ActsFor::kNoOne>::Run;
   ops.mkdir = Timed<"mkdir", OpMkdir>::Run;
   ops.unlink = Timed<"unlink", OpUnlink>::Run;
   ops.rmdir = Timed<"rmdir", OpRmdir>::Run;
@@ -501,17 +547,17 @@ fuse_lowlevel_ops MakeOps() {
   ops.link = Timed<"link", OpLink>::Run;
   ops.open = Timed<"open", OpOpen>::Run;
   ops.create = Timed<"create", OpCreate>::Run;
-  ops.read = Timed<"read", OpRead>::Run;
-  ops.write = Timed<"write", OpWrite>::Run;
-  ops.flush = Timed<"flush", OpFlush>::Run;
-  ops.release = Timed<"release", OpRelease>::Run;
-  ops.fsync = Timed<"fsync", OpFsync>::Run;
+  ops.read = Timed<"read", OpRead, ActsFor::kNoOne>::Run;
+  ops.write = Timed<"write", OpWrite, ActsFor::kNoOne>::Run;
+  ops.flush = Timed<"flush", OpFlush, ActsFor::kNoOne>::Run;
+  ops.release = Timed<"release", OpRelease, ActsFor::kNoOne>::Run;
+  ops.fsync = Timed<"fsync", OpFsync, ActsFor::kNoOne>::Run;
   ops.opendir = Timed<"opendir", OpOpendir>::Run;
   ops.readdir = Timed<"readdir", OpReaddir>::Run;
   ops.readdirplus = Timed<"readdirplus", OpReaddirplus>::Run;
-  ops.releasedir = Timed<"releasedir", OpReleasedir>::Run;
-  ops.fsyncdir = Timed<"fsyncdir", OpFsyncdir>::Run;
-  ops.statfs = Timed<"statfs", OpStatfs>::Run;
+  ops.releasedir = Timed<"releasedir", OpReleasedir, ActsFor::kNoOne>::Run;
+  ops.fsyncdir = Timed<"fsyncdir", OpFsyncdir, ActsFor::kNoOne>::Run;
+  ops.statfs = Timed<"statfs", OpStatfs, ActsFor::kNoOne>::Run;
   return ops;
 }
 
@@ -561,8 +607,8 @@ absl::StatusOr<ClientOptions> ClientOptionsFor(const FuseOptions& options) {
   }
   if (options.chunk_size_bytes) client.chunk_size_bytes = *options.chunk_size_bytes;
   client.write_retry_deadline_ms = client.op_timeout_ms;
-  client.uid = ::getuid();
-  client.gid = ::getgid();
+  // Every request names its own caller (Timed), never dfs-fuse's identity.
+  client.caller = std::nullopt;
   if (absl::Status status = client.Validate(); !status.ok()) return status;
   return client;
 }
@@ -592,13 +638,31 @@ int RunFuse(const FuseOptions& options) {
 
   // libfuse's own arguments: the mount options, named so that mount(8) shows what this is.
   std::vector<std::string> fuse_argv = {"dfs-fuse"};
-  std::vector<std::string> mount_options = options.fuse_options;
+  std::vector<std::string> mount_options;
+  bool default_permissions = true;
+  bool allow_other = ::geteuid() == 0;  // others may use a root mount; needs fuse.conf otherwise
+  for (const std::string& o : options.fuse_options) {
+    // Ours, not libfuse's: they turn off the defaults below.
+    if (o == "no_default_permissions") {
+      default_permissions = false;
+    } else if (o == "no_allow_other") {
+      allow_other = false;
+    } else {
+      mount_options.push_back(o);
+    }
+  }
   auto has_option = [&](absl::string_view name) {
     for (const std::string& o : mount_options) {
       if (o == name || absl::StartsWith(o, absl::StrCat(name, "="))) return true;
     }
     return false;
   };
+  // The kernel checks mode bits with the attributes it caches before it asks dfs-fuse; the
+  // master checks again with the caller each request names (CallerOf).
+  if (default_permissions && !has_option("default_permissions")) {
+    mount_options.push_back("default_permissions");
+  }
+  if (allow_other && !has_option("allow_other")) mount_options.push_back("allow_other");
   if (!has_option("fsname")) {
     mount_options.push_back(absl::StrCat("fsname=dfs:", client_options->masters[0]));
   }

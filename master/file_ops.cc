@@ -9,6 +9,7 @@
 #include "common/validation.h"
 #include "master/keys.h"
 #include "master/ops.h"
+#include "master/permissions.h"
 
 namespace dfs {
 namespace {
@@ -199,8 +200,9 @@ void DropLink(Txn& txn, Attr attr, int64_t now_ns, bool keep_orphan) {
 }
 
 absl::StatusOr<Attr> ApplyCommitWrite(Txn& txn, const CommitWriteCmd& cmd, int64_t now_ns,
-                                      uint64_t* write_offset) {
+                                      const Caller* caller, uint64_t* write_offset) {
   DFS_ASSIGN_OR_RETURN(Attr attr, LoadInode(txn, cmd.inode()));
+  DFS_RETURN_IF_ERROR(CheckAccess(attr, caller, kMayWrite));
   if (attr.type() != FILE_TYPE_REGULAR) {
     return FsError(attr.type() == FILE_TYPE_DIRECTORY ? EISDIR : EINVAL, "not a regular file");
   }
@@ -217,8 +219,11 @@ absl::StatusOr<Attr> ApplyCommitWrite(Txn& txn, const CommitWriteCmd& cmd, int64
   return attr;
 }
 
-absl::StatusOr<Attr> ApplySetAttr(Txn& txn, const SetAttrCmd& cmd, int64_t now_ns) {
-  DFS_ASSIGN_OR_RETURN(Attr attr, LoadInode(txn, cmd.inode()));
+absl::StatusOr<Attr> ApplySetAttr(Txn& txn, const SetAttrCmd& checked_cmd, int64_t now_ns,
+                                  const Caller* caller) {
+  DFS_ASSIGN_OR_RETURN(Attr attr, LoadInode(txn, checked_cmd.inode()));
+  SetAttrCmd cmd = checked_cmd;  // the checks may drop setuid/setgid bits
+  DFS_RETURN_IF_ERROR(CheckSetAttr(attr, caller, &cmd));
   if (cmd.set_size()) {
     if (attr.type() == FILE_TYPE_DIRECTORY) return FsError(EISDIR, "cannot truncate a directory");
     if (attr.type() != FILE_TYPE_REGULAR) return FsError(EINVAL, "cannot truncate a symlink");

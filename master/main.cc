@@ -39,6 +39,9 @@ ABSL_FLAG(uint64_t, snapshot_every, 20000, "Raft: snapshot and compact the log e
 ABSL_FLAG(bool, lease_reads, false,
           "Raft: serve reads under a leader lease instead of a ReadIndex round. Safe only while any "
           "two masters' clocks run at rates within 20% of each other over one election timeout.");
+ABSL_FLAG(bool, root_squash, false,
+          "Treat uid 0 stated by callers with a client credential as nobody (65534/65534), as "
+          "NFS's root_squash; admin and node credentials keep root.");
 ABSL_FLAG(bool, enable_test_hooks, false, "Allow test-only admin RPCs (Raft traffic filters).");
 ABSL_FLAG(std::string, log_level, "info", "Lowest log level printed: debug, info, warning, error.");
 
@@ -85,6 +88,7 @@ int main(int argc, char** argv) {
   options.snapshot_every_entries = absl::GetFlag(FLAGS_snapshot_every);
   options.lease_reads = absl::GetFlag(FLAGS_lease_reads);
   options.enable_test_hooks = absl::GetFlag(FLAGS_enable_test_hooks);
+  options.root_squash = absl::GetFlag(FLAGS_root_squash);
   if (absl::Status s = options.Validate(); !s.ok()) {
     std::cerr << "dfs-master: " << s.message() << "\n";
     return 2;

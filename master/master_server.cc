@@ -57,6 +57,7 @@ absl::Status MasterServer::Start() {
   maintenance_ = std::make_unique<Maintenance>(maintenance, sm_.get(), log_.get(),
                                                datanodes_.get(), RealClock::Get());
   context.maintenance = maintenance_.get();
+  context.root_squash = options_.root_squash;
   // HTTP first, so that RaftStatus can tell its address; `/` answers 503 until SetService.
   events_ = std::make_unique<EventLog>();
   http_status_ = std::make_unique<MasterHttp>(events_.get());

@@ -37,6 +37,7 @@ struct MasterOptions {
   uint64_t snapshot_every_entries = 20000;
   bool lease_reads = false;
   bool enable_test_hooks = false;
+  bool root_squash = false;  // see MasterContext::root_squash
   // Background maintenance (replicator, GC, trash, balancer); replication and datanode_dead_ms
   // above are copied into it at start.
   MaintenanceOptions maintenance;

@@ -7,6 +7,8 @@
 #include "common/grpc_status.h"
 #include "common/logging.h"
 #include "common/status.h"
+#include "common/rpc_security.h"
+#include "master/permissions.h"
 #include "master/request_validation.h"
 
 namespace dfs {
@@ -29,9 +31,22 @@ absl::Status MasterServiceImpl::CheckWritable() {
   return ctx_.sm->safe_mode() ? SafeModeError() : absl::OkStatus();
 }
 
-absl::StatusOr<CommandResult> MasterServiceImpl::Run(const Session& session, Command command) {
+std::optional<Caller> MasterServiceImpl::EffectiveCaller(grpc::ServerContext* context,
+                                                         const Caller* stated) {
+  if (stated == nullptr) return std::nullopt;
+  // Only holders of the client key are squashed: admin tools and nodes are the operators'.
+  // An unsecured master cannot tell roles apart and treats every caller as a client.
+  if (ctx_.root_squash && CallerRole(*context).value_or(Role::kClient) == Role::kClient) {
+    return SquashRoot(*stated);
+  }
+  return *stated;
+}
+
+absl::StatusOr<CommandResult> MasterServiceImpl::Run(const Session& session, Command command,
+                                                     const std::optional<Caller>& caller) {
   // Apply refuses these anyway; refusing here first spares the log an entry.
   if (BlockedInSafeMode(command)) DFS_RETURN_IF_ERROR(CheckWritable());
+  if (caller) *command.mutable_caller() = *caller;
   command.set_client_id(session.client_id());
   command.set_seq(session.seq());
   command.set_timestamp_ns(ctx_.clock->NowNanos());
@@ -41,8 +56,9 @@ absl::StatusOr<CommandResult> MasterServiceImpl::Run(const Session& session, Com
 }
 
 grpc::Status MasterServiceImpl::RunForAttr(grpc::ServerContext* context, const Session& session,
-                                           Command command, AttrResponse* response) {
-  auto result = Run(session, std::move(command));
+                                           Command command, const std::optional<Caller>& caller,
+                                           AttrResponse* response) {
+  auto result = Run(session, std::move(command), caller);
   if (!result.ok()) return Reply(context, result.status());
   *response->mutable_attr() = result->attr();
   return grpc::Status::OK;
@@ -68,7 +84,9 @@ grpc::Status MasterServiceImpl::Lookup(grpc::ServerContext* context, const Looku
                                        AttrResponse* response) {
   if (absl::Status s = ValidateRequest(*request); !s.ok()) return Reply(context, s);
   if (absl::Status s = ctx_.log->ReadBarrier(); !s.ok()) return Reply(context, s);
-  return ReplyAttr(context, ctx_.sm->Lookup(request->parent(), request->name()), response);
+  const std::optional<Caller> caller = CallerOf(context, *request);
+  return ReplyAttr(context, ctx_.sm->Lookup(request->parent(), request->name(), OrNull(caller)),
+                   response);
 }
 
 grpc::Status MasterServiceImpl::LookupPath(grpc::ServerContext* context,
@@ -76,7 +94,8 @@ grpc::Status MasterServiceImpl::LookupPath(grpc::ServerContext* context,
                                            AttrResponse* response) {
   if (absl::Status s = ValidateRequest(*request); !s.ok()) return Reply(context, s);
   if (absl::Status s = ctx_.log->ReadBarrier(); !s.ok()) return Reply(context, s);
-  return ReplyAttr(context, ctx_.sm->LookupPath(request->path()), response);
+  const std::optional<Caller> caller = CallerOf(context, *request);
+  return ReplyAttr(context, ctx_.sm->LookupPath(request->path(), OrNull(caller)), response);
 }
 
 grpc::Status MasterServiceImpl::GetAttr(grpc::ServerContext* context,
@@ -94,7 +113,9 @@ grpc::Status MasterServiceImpl::ReadDir(grpc::ServerContext* context,
   uint32_t limit = request->limit() == 0 ? kDefaultReadDirPage
                                          : std::min(request->limit(), kMaxReadDirPage);
   bool has_more = false;
-  auto entries = ctx_.sm->ReadDir(request->inode(), request->start_after(), limit, &has_more);
+  const std::optional<Caller> caller = CallerOf(context, *request);
+  auto entries = ctx_.sm->ReadDir(request->inode(), request->start_after(), limit, &has_more,
+                                  OrNull(caller));
   if (!entries.ok()) return Reply(context, entries.status());
   for (auto& entry : *entries) {
     auto* out = response->add_entries();
@@ -110,7 +131,9 @@ grpc::Status MasterServiceImpl::GetExtents(grpc::ServerContext* context,
                                            GetExtentsResponse* response) {
   if (absl::Status s = ValidateRequest(*request); !s.ok()) return Reply(context, s);
   if (absl::Status s = ctx_.log->ReadBarrier(); !s.ok()) return Reply(context, s);
-  auto result = ctx_.sm->GetExtents(request->inode(), request->offset(), request->length());
+  const std::optional<Caller> caller = CallerOf(context, *request);
+  auto result = ctx_.sm->GetExtents(request->inode(), request->offset(), request->length(),
+                                    OrNull(caller));
   if (!result.ok()) return Reply(context, result.status());
   *response->mutable_attr() = result->attr;
   for (const Extent& e : result->extents) *response->add_extents() = e;
@@ -159,7 +182,8 @@ grpc::Status MasterServiceImpl::Mkdir(grpc::ServerContext* context, const MkdirR
   cmd->set_mode(request->mode());
   cmd->set_uid(request->uid());
   cmd->set_gid(request->gid());
-  return RunForAttr(context, request->session(), std::move(command), response);
+  return RunForAttr(context, request->session(), std::move(command),
+                    CallerOf(context, *request), response);
 }
 
 grpc::Status MasterServiceImpl::Create(grpc::ServerContext* context, const CreateRequest* request,
@@ -180,7 +204,8 @@ grpc::Status MasterServiceImpl::Create(grpc::ServerContext* context, const Creat
   *cmd->mutable_extents() = request->extents();
   *cmd->mutable_new_chunks() = request->new_chunks();
   cmd->set_size(request->size());
-  return RunForAttr(context, request->session(), std::move(command), response);
+  return RunForAttr(context, request->session(), std::move(command),
+                    CallerOf(context, *request), response);
 }
 
 grpc::Status MasterServiceImpl::Symlink(grpc::ServerContext* context,
@@ -196,7 +221,8 @@ grpc::Status MasterServiceImpl::Symlink(grpc::ServerContext* context,
   cmd->set_target(request->target());
   cmd->set_uid(request->uid());
   cmd->set_gid(request->gid());
-  return RunForAttr(context, request->session(), std::move(command), response);
+  return RunForAttr(context, request->session(), std::move(command),
+                    CallerOf(context, *request), response);
 }
 
 grpc::Status MasterServiceImpl::Link(grpc::ServerContext* context, const LinkRequest* request,
@@ -207,7 +233,8 @@ grpc::Status MasterServiceImpl::Link(grpc::ServerContext* context, const LinkReq
   cmd->set_inode(request->inode());
   cmd->set_new_parent(request->new_parent());
   cmd->set_new_name(request->new_name());
-  return RunForAttr(context, request->session(), std::move(command), response);
+  return RunForAttr(context, request->session(), std::move(command),
+                    CallerOf(context, *request), response);
 }
 
 grpc::Status MasterServiceImpl::Unlink(grpc::ServerContext* context, const RemoveRequest* request,
@@ -217,7 +244,8 @@ grpc::Status MasterServiceImpl::Unlink(grpc::ServerContext* context, const Remov
   command.mutable_unlink()->set_parent(request->parent());
   command.mutable_unlink()->set_name(request->name());
   command.mutable_unlink()->set_keep_orphan(request->keep_orphan());
-  return Reply(context, Run(request->session(), std::move(command)).status());
+  return Reply(context,
+               Run(request->session(), std::move(command), CallerOf(context, *request)).status());
 }
 
 grpc::Status MasterServiceImpl::Rmdir(grpc::ServerContext* context, const RemoveRequest* request,
@@ -226,7 +254,8 @@ grpc::Status MasterServiceImpl::Rmdir(grpc::ServerContext* context, const Remove
   Command command;
   command.mutable_rmdir()->set_parent(request->parent());
   command.mutable_rmdir()->set_name(request->name());
-  return Reply(context, Run(request->session(), std::move(command)).status());
+  return Reply(context,
+               Run(request->session(), std::move(command), CallerOf(context, *request)).status());
 }
 
 grpc::Status MasterServiceImpl::Rename(grpc::ServerContext* context, const RenameRequest* request,
@@ -240,7 +269,8 @@ grpc::Status MasterServiceImpl::Rename(grpc::ServerContext* context, const Renam
   cmd->set_new_name(request->new_name());
   cmd->set_noreplace(request->noreplace());
   cmd->set_keep_orphan(request->keep_orphan());
-  return Reply(context, Run(request->session(), std::move(command)).status());
+  return Reply(context,
+               Run(request->session(), std::move(command), CallerOf(context, *request)).status());
 }
 
 grpc::Status MasterServiceImpl::ReleaseOrphan(grpc::ServerContext* context,
@@ -248,6 +278,7 @@ grpc::Status MasterServiceImpl::ReleaseOrphan(grpc::ServerContext* context,
   if (absl::Status s = ValidateRequest(*request); !s.ok()) return Reply(context, s);
   Command command;
   command.mutable_release_orphan()->set_inode(request->inode());
+  // Not checked: only the mount that kept the orphan open knows its number.
   return Reply(context, Run(request->session(), std::move(command)).status());
 }
 
@@ -263,7 +294,9 @@ grpc::Status MasterServiceImpl::SetAttr(grpc::ServerContext* context,
   if (request->has_size()) cmd->set_set_size(true), cmd->set_size(request->size());
   if (request->has_atime_ns()) cmd->set_set_atime(true), cmd->set_atime_ns(request->atime_ns());
   if (request->has_mtime_ns()) cmd->set_set_mtime(true), cmd->set_mtime_ns(request->mtime_ns());
-  return RunForAttr(context, request->session(), std::move(command), response);
+  cmd->set_times_are_now(request->times_are_now());
+  return RunForAttr(context, request->session(), std::move(command),
+                    CallerOf(context, *request), response);
 }
 
 grpc::Status MasterServiceImpl::AllocateChunk(grpc::ServerContext* context,
@@ -296,7 +329,7 @@ grpc::Status MasterServiceImpl::CommitWrite(grpc::ServerContext* context,
   *cmd->mutable_extents() = request->extents();
   *cmd->mutable_new_chunks() = request->new_chunks();
   cmd->set_length(request->length());
-  auto result = Run(request->session(), std::move(command));
+  auto result = Run(request->session(), std::move(command), CallerOf(context, *request));
   if (!result.ok()) return Reply(context, result.status());
   *response->mutable_attr() = result->attr();
   response->set_write_offset(result->write_offset());

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <mutex>
 #include <set>
 #include <string>
@@ -30,6 +31,8 @@ struct MasterContext {
   int replication = 3;
   Maintenance* maintenance = nullptr;  // background tasks (master/maintenance/); may be null
   std::string http_address;  // this master's HTTP server, reported by RaftStatus; "" if none
+  // Callers with a client credential who say they are uid 0 act as nobody (65534).
+  bool root_squash = false;
 };
 
 class MasterServiceImpl final : public MasterService::Service,
@@ -89,11 +92,23 @@ class MasterServiceImpl final : public MasterService::Service,
                           CheckFilesResponse*) override;
 
  private:
-  // Proposes `command` under the request's session; returns the result or its error.
-  absl::StatusOr<CommandResult> Run(const Session& session, Command command);
+  // The caller a request states, root squashed if --root_squash and the call has a client
+  // credential; nullopt without one (not checked).
+  std::optional<Caller> EffectiveCaller(grpc::ServerContext* context, const Caller* stated);
+  template <typename Request>
+  std::optional<Caller> CallerOf(grpc::ServerContext* context, const Request& request) {
+    return EffectiveCaller(context, request.has_caller() ? &request.caller() : nullptr);
+  }
+  static const Caller* OrNull(const std::optional<Caller>& caller) {
+    return caller ? &*caller : nullptr;
+  }
+  // Proposes `command` under the request's session, as `caller` (Apply checks permissions
+  // against it); returns the result or its error.
+  absl::StatusOr<CommandResult> Run(const Session& session, Command command,
+                                    const std::optional<Caller>& caller = std::nullopt);
   // Runs `command` and answers with the inode it created or changed.
   grpc::Status RunForAttr(grpc::ServerContext* context, const Session& session, Command command,
-                          AttrResponse* response);
+                          const std::optional<Caller>& caller, AttrResponse* response);
   // EROFS if the leader is in safe mode (confirmed after a read barrier, so that a new leader
   // still applying an earlier `safemode leave` does not refuse).
   absl::Status CheckWritable();

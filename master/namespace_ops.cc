@@ -7,6 +7,7 @@
 #include "common/status.h"
 #include "master/keys.h"
 #include "master/ops.h"
+#include "master/permissions.h"
 
 namespace dfs {
 namespace {
@@ -33,9 +34,11 @@ void Touch(Attr& dir, int64_t now_ns) {
   dir.set_ctime_ns(now_ns);
 }
 
-// Checks that `inode` is a fresh id reserved by the leader and builds its attributes.
+// Checks that `inode` is a fresh id reserved by the leader and builds its attributes, owned as
+// SetNewOwner decides.
 absl::StatusOr<Attr> NewInode(Txn& txn, uint64_t inode, FileType type, uint32_t mode,
-                              uint32_t uid, uint32_t gid, int64_t now_ns) {
+                              const Attr& parent, const Caller* caller, uint32_t uid,
+                              uint32_t gid, int64_t now_ns) {
   if (inode <= keys::kRootInode || inode >= txn.GetCounter(keys::kNextInode) ||
       txn.Get(keys::Inode(inode))) {
     return FsError(EINVAL, absl::StrCat("inode id ", inode, " was not reserved or is in use"));
@@ -44,8 +47,7 @@ absl::StatusOr<Attr> NewInode(Txn& txn, uint64_t inode, FileType type, uint32_t 
   attr.set_inode(inode);
   attr.set_type(type);
   attr.set_mode(mode & 07777);
-  attr.set_uid(uid);
-  attr.set_gid(gid);
+  SetNewOwner(parent, caller, uid, gid, &attr);
   attr.set_nlink(type == FILE_TYPE_DIRECTORY ? 2 : 1);
   attr.set_atime_ns(now_ns);
   attr.set_mtime_ns(now_ns);
@@ -54,14 +56,35 @@ absl::StatusOr<Attr> NewInode(Txn& txn, uint64_t inode, FileType type, uint32_t 
   return attr;
 }
 
-// Loads the parent directory and checks that `name` is a valid new name in it.
-absl::StatusOr<Attr> PrepareNewEntry(Txn& txn, uint64_t parent, absl::string_view name) {
+// Loads a directory the caller looks names up in (search permission).
+absl::StatusOr<Attr> LoadSearchableDir(Txn& txn, uint64_t inode, const Caller* caller) {
+  DFS_ASSIGN_OR_RETURN(Attr dir, LoadDir(txn, inode));
+  DFS_RETURN_IF_ERROR(CheckAccess(dir, caller, kMayExec));
+  return dir;
+}
+
+// Loads the parent directory and checks that `name` is a valid new name in it that the caller
+// may create. As Linux, an existing name is EEXIST before a missing write permission.
+absl::StatusOr<Attr> PrepareNewEntry(Txn& txn, uint64_t parent, absl::string_view name,
+                                     const Caller* caller) {
   DFS_RETURN_IF_ERROR(ValidateName(name));
-  DFS_ASSIGN_OR_RETURN(Attr dir, LoadDir(txn, parent));
+  DFS_ASSIGN_OR_RETURN(Attr dir, LoadSearchableDir(txn, parent, caller));
   if (LookupEntry(txn, parent, name)) {
     return FsError(EEXIST, absl::StrCat("'", name, "' already exists"));
   }
+  DFS_RETURN_IF_ERROR(CheckAccess(dir, caller, kMayWrite | kMayExec));
   return dir;
+}
+
+// Loads the inode `name` names in `dir` for removal (unlink, rmdir, rename's source) and checks
+// that the caller may remove it.
+absl::StatusOr<Attr> LoadRemovable(Txn& txn, const Attr& dir, absl::string_view name,
+                                   const Caller* caller) {
+  auto child = LookupEntry(txn, dir.inode(), name);
+  if (!child) return FsError(ENOENT, absl::StrCat("'", name, "' does not exist"));
+  DFS_ASSIGN_OR_RETURN(Attr attr, LoadInode(txn, *child));
+  DFS_RETURN_IF_ERROR(CheckRemoveEntry(dir, attr, caller));
+  return attr;
 }
 
 // True if directory `dir` is `ancestor` or lies below it.
@@ -97,10 +120,11 @@ absl::Status ValidateSymlinkTarget(absl::string_view target) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<Attr> ApplyMkdir(Txn& txn, const MkdirCmd& cmd, int64_t now_ns) {
-  DFS_ASSIGN_OR_RETURN(Attr dir, PrepareNewEntry(txn, cmd.parent(), cmd.name()));
+absl::StatusOr<Attr> ApplyMkdir(Txn& txn, const MkdirCmd& cmd, int64_t now_ns,
+                                const Caller* caller) {
+  DFS_ASSIGN_OR_RETURN(Attr dir, PrepareNewEntry(txn, cmd.parent(), cmd.name(), caller));
   DFS_ASSIGN_OR_RETURN(Attr attr, NewInode(txn, cmd.inode(), FILE_TYPE_DIRECTORY, cmd.mode(),
-                                           cmd.uid(), cmd.gid(), now_ns));
+                                           dir, caller, cmd.uid(), cmd.gid(), now_ns));
   attr.set_parent(dir.inode());
   StoreInode(txn, attr);
   PutEntry(txn, dir.inode(), cmd.name(), attr.inode());
@@ -110,9 +134,10 @@ absl::StatusOr<Attr> ApplyMkdir(Txn& txn, const MkdirCmd& cmd, int64_t now_ns) {
   return attr;
 }
 
-absl::StatusOr<Attr> ApplyCreate(Txn& txn, const CreateCmd& cmd, int64_t now_ns) {
+absl::StatusOr<Attr> ApplyCreate(Txn& txn, const CreateCmd& cmd, int64_t now_ns,
+                                 const Caller* caller) {
   DFS_RETURN_IF_ERROR(ValidateName(cmd.name()));
-  DFS_ASSIGN_OR_RETURN(Attr dir, LoadDir(txn, cmd.parent()));
+  DFS_ASSIGN_OR_RETURN(Attr dir, LoadSearchableDir(txn, cmd.parent(), caller));
   const bool has_content = cmd.size() > 0 || !cmd.extents().empty();
   if (auto existing_id = LookupEntry(txn, dir.inode(), cmd.name())) {
     DFS_ASSIGN_OR_RETURN(Attr existing, LoadInode(txn, *existing_id));
@@ -122,13 +147,16 @@ absl::StatusOr<Attr> ApplyCreate(Txn& txn, const CreateCmd& cmd, int64_t now_ns)
     }
     if (!cmd.replace()) {
       if (has_content) return FsError(EEXIST, absl::StrCat("'", cmd.name(), "' already exists"));
-      return existing;  // open(O_CREAT) of an existing file opens it
+      return existing;  // open(O_CREAT) of an existing file opens it (the opener checks access)
     }
+    DFS_RETURN_IF_ERROR(CheckRemoveEntry(dir, existing, caller));
     DropLink(txn, existing, now_ns);
     txn.Delete(keys::Dirent(dir.inode(), cmd.name()));
+  } else {
+    DFS_RETURN_IF_ERROR(CheckAccess(dir, caller, kMayWrite | kMayExec));
   }
-  DFS_ASSIGN_OR_RETURN(Attr attr, NewInode(txn, cmd.inode(), FILE_TYPE_REGULAR, cmd.mode(),
-                                           cmd.uid(), cmd.gid(), now_ns));
+  DFS_ASSIGN_OR_RETURN(Attr attr, NewInode(txn, cmd.inode(), FILE_TYPE_REGULAR, cmd.mode(), dir,
+                                           caller, cmd.uid(), cmd.gid(), now_ns));
   if (has_content) {
     DFS_RETURN_IF_ERROR(CheckFileRange(0, cmd.size()));
     DFS_RETURN_IF_ERROR(AddNewChunks(txn, cmd.new_chunks(), cmd.extents(), cmd.size()));
@@ -142,11 +170,12 @@ absl::StatusOr<Attr> ApplyCreate(Txn& txn, const CreateCmd& cmd, int64_t now_ns)
   return attr;
 }
 
-absl::StatusOr<Attr> ApplySymlink(Txn& txn, const SymlinkCmd& cmd, int64_t now_ns) {
+absl::StatusOr<Attr> ApplySymlink(Txn& txn, const SymlinkCmd& cmd, int64_t now_ns,
+                                  const Caller* caller) {
   DFS_RETURN_IF_ERROR(ValidateSymlinkTarget(cmd.target()));
-  DFS_ASSIGN_OR_RETURN(Attr dir, PrepareNewEntry(txn, cmd.parent(), cmd.name()));
-  DFS_ASSIGN_OR_RETURN(Attr attr, NewInode(txn, cmd.inode(), FILE_TYPE_SYMLINK, 0777, cmd.uid(),
-                                           cmd.gid(), now_ns));
+  DFS_ASSIGN_OR_RETURN(Attr dir, PrepareNewEntry(txn, cmd.parent(), cmd.name(), caller));
+  DFS_ASSIGN_OR_RETURN(Attr attr, NewInode(txn, cmd.inode(), FILE_TYPE_SYMLINK, 0777, dir,
+                                           caller, cmd.uid(), cmd.gid(), now_ns));
   attr.set_symlink_target(cmd.target());
   attr.set_size(cmd.target().size());
   StoreInode(txn, attr);
@@ -156,10 +185,12 @@ absl::StatusOr<Attr> ApplySymlink(Txn& txn, const SymlinkCmd& cmd, int64_t now_n
   return attr;
 }
 
-absl::StatusOr<Attr> ApplyLink(Txn& txn, const LinkCmd& cmd, int64_t now_ns) {
+absl::StatusOr<Attr> ApplyLink(Txn& txn, const LinkCmd& cmd, int64_t now_ns,
+                               const Caller* caller) {
   DFS_ASSIGN_OR_RETURN(Attr attr, LoadInode(txn, cmd.inode()));
   if (attr.type() == FILE_TYPE_DIRECTORY) return FsError(EPERM, "cannot hard-link a directory");
-  DFS_ASSIGN_OR_RETURN(Attr dir, PrepareNewEntry(txn, cmd.new_parent(), cmd.new_name()));
+  DFS_ASSIGN_OR_RETURN(Attr dir,
+                       PrepareNewEntry(txn, cmd.new_parent(), cmd.new_name(), caller));
   attr.set_nlink(attr.nlink() + 1);
   attr.set_ctime_ns(now_ns);
   StoreInode(txn, attr);
@@ -169,12 +200,11 @@ absl::StatusOr<Attr> ApplyLink(Txn& txn, const LinkCmd& cmd, int64_t now_ns) {
   return attr;
 }
 
-absl::Status ApplyUnlink(Txn& txn, const UnlinkCmd& cmd, int64_t now_ns) {
+absl::Status ApplyUnlink(Txn& txn, const UnlinkCmd& cmd, int64_t now_ns,
+                         const Caller* caller) {
   DFS_RETURN_IF_ERROR(ValidateName(cmd.name()));
-  DFS_ASSIGN_OR_RETURN(Attr dir, LoadDir(txn, cmd.parent()));
-  auto child = LookupEntry(txn, dir.inode(), cmd.name());
-  if (!child) return FsError(ENOENT, absl::StrCat("'", cmd.name(), "' does not exist"));
-  DFS_ASSIGN_OR_RETURN(Attr attr, LoadInode(txn, *child));
+  DFS_ASSIGN_OR_RETURN(Attr dir, LoadSearchableDir(txn, cmd.parent(), caller));
+  DFS_ASSIGN_OR_RETURN(Attr attr, LoadRemovable(txn, dir, cmd.name(), caller));
   if (attr.type() == FILE_TYPE_DIRECTORY) {
     return FsError(EISDIR, absl::StrCat("'", cmd.name(), "' is a directory"));
   }
@@ -185,12 +215,10 @@ absl::Status ApplyUnlink(Txn& txn, const UnlinkCmd& cmd, int64_t now_ns) {
   return absl::OkStatus();
 }
 
-absl::Status ApplyRmdir(Txn& txn, const RmdirCmd& cmd, int64_t now_ns) {
+absl::Status ApplyRmdir(Txn& txn, const RmdirCmd& cmd, int64_t now_ns, const Caller* caller) {
   DFS_RETURN_IF_ERROR(ValidateName(cmd.name()));
-  DFS_ASSIGN_OR_RETURN(Attr dir, LoadDir(txn, cmd.parent()));
-  auto child = LookupEntry(txn, dir.inode(), cmd.name());
-  if (!child) return FsError(ENOENT, absl::StrCat("'", cmd.name(), "' does not exist"));
-  DFS_ASSIGN_OR_RETURN(Attr attr, LoadInode(txn, *child));
+  DFS_ASSIGN_OR_RETURN(Attr dir, LoadSearchableDir(txn, cmd.parent(), caller));
+  DFS_ASSIGN_OR_RETURN(Attr attr, LoadRemovable(txn, dir, cmd.name(), caller));
   if (attr.type() != FILE_TYPE_DIRECTORY) {
     return FsError(ENOTDIR, absl::StrCat("'", cmd.name(), "' is not a directory"));
   }
@@ -205,15 +233,19 @@ absl::Status ApplyRmdir(Txn& txn, const RmdirCmd& cmd, int64_t now_ns) {
   return absl::OkStatus();
 }
 
-absl::Status ApplyRename(Txn& txn, const RenameCmd& cmd, int64_t now_ns) {
+absl::Status ApplyRename(Txn& txn, const RenameCmd& cmd, int64_t now_ns,
+                         const Caller* caller) {
   DFS_RETURN_IF_ERROR(ValidateName(cmd.name()));
   DFS_RETURN_IF_ERROR(ValidateName(cmd.new_name()));
-  DFS_ASSIGN_OR_RETURN(Attr src_dir, LoadDir(txn, cmd.parent()));
-  DFS_ASSIGN_OR_RETURN(Attr dst_dir, LoadDir(txn, cmd.new_parent()));
-  auto child = LookupEntry(txn, src_dir.inode(), cmd.name());
-  if (!child) return FsError(ENOENT, absl::StrCat("'", cmd.name(), "' does not exist"));
-  DFS_ASSIGN_OR_RETURN(Attr attr, LoadInode(txn, *child));
+  DFS_ASSIGN_OR_RETURN(Attr src_dir, LoadSearchableDir(txn, cmd.parent(), caller));
+  DFS_ASSIGN_OR_RETURN(Attr dst_dir, LoadSearchableDir(txn, cmd.new_parent(), caller));
+  DFS_ASSIGN_OR_RETURN(Attr attr, LoadRemovable(txn, src_dir, cmd.name(), caller));
+  DFS_RETURN_IF_ERROR(CheckAccess(dst_dir, caller, kMayWrite | kMayExec));
   const bool is_dir = attr.type() == FILE_TYPE_DIRECTORY;
+  if (is_dir && src_dir.inode() != dst_dir.inode()) {
+    // Its ".." changes: Linux asks for write permission on the directory moved.
+    DFS_RETURN_IF_ERROR(CheckAccess(attr, caller, kMayWrite));
+  }
   if (is_dir && IsInSubtree(txn, dst_dir.inode(), attr.inode())) {
     return FsError(EINVAL, "cannot move a directory into itself");
   }
@@ -221,6 +253,7 @@ absl::Status ApplyRename(Txn& txn, const RenameCmd& cmd, int64_t now_ns) {
     if (cmd.noreplace()) return FsError(EEXIST, absl::StrCat("'", cmd.new_name(), "' exists"));
     if (*target_id == attr.inode()) return absl::OkStatus();  // same file: POSIX does nothing
     DFS_ASSIGN_OR_RETURN(Attr target, LoadInode(txn, *target_id));
+    DFS_RETURN_IF_ERROR(CheckRemoveEntry(dst_dir, target, caller));
     const bool target_is_dir = target.type() == FILE_TYPE_DIRECTORY;
     if (is_dir && !target_is_dir) {
       return FsError(ENOTDIR, absl::StrCat("'", cmd.new_name(), "' is not a directory"));

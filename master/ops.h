@@ -3,7 +3,9 @@
 // POSIX errno payload, common/errors.h) having mutated nothing the caller will keep: on error the
 // caller discards the Txn's mutations.
 //
-// Called only from the apply thread, with `now_ns` the command's (monotonic) timestamp.
+// Called only from the apply thread, with `now_ns` the command's (monotonic) timestamp and
+// `caller` the command's caller (null: not checked), against whom permissions are checked
+// (master/permissions.h) before anything changes.
 #pragma once
 
 #include <cstdint>
@@ -27,17 +29,25 @@ absl::Status ValidateSymlinkTarget(absl::string_view target);
 // EFBIG unless [offset, offset + length) ends at or before kMaxFileBytes (common/validation.h).
 absl::Status CheckFileRange(uint64_t offset, uint64_t length);
 
-absl::StatusOr<Attr> ApplyMkdir(Txn& txn, const MkdirCmd& cmd, int64_t now_ns);
-absl::StatusOr<Attr> ApplyCreate(Txn& txn, const CreateCmd& cmd, int64_t now_ns);
-absl::StatusOr<Attr> ApplySymlink(Txn& txn, const SymlinkCmd& cmd, int64_t now_ns);
-absl::StatusOr<Attr> ApplyLink(Txn& txn, const LinkCmd& cmd, int64_t now_ns);
-absl::Status ApplyUnlink(Txn& txn, const UnlinkCmd& cmd, int64_t now_ns);
-absl::Status ApplyRmdir(Txn& txn, const RmdirCmd& cmd, int64_t now_ns);
-absl::Status ApplyRename(Txn& txn, const RenameCmd& cmd, int64_t now_ns);
-absl::StatusOr<Attr> ApplySetAttr(Txn& txn, const SetAttrCmd& cmd, int64_t now_ns);
+absl::StatusOr<Attr> ApplyMkdir(Txn& txn, const MkdirCmd& cmd, int64_t now_ns,
+                                  const Caller* caller);
+absl::StatusOr<Attr> ApplyCreate(Txn& txn, const CreateCmd& cmd, int64_t now_ns,
+                                  const Caller* caller);
+absl::StatusOr<Attr> ApplySymlink(Txn& txn, const SymlinkCmd& cmd, int64_t now_ns,
+                                  const Caller* caller);
+absl::StatusOr<Attr> ApplyLink(Txn& txn, const LinkCmd& cmd, int64_t now_ns,
+                                  const Caller* caller);
+absl::Status ApplyUnlink(Txn& txn, const UnlinkCmd& cmd, int64_t now_ns,
+                                  const Caller* caller);
+absl::Status ApplyRmdir(Txn& txn, const RmdirCmd& cmd, int64_t now_ns,
+                                  const Caller* caller);
+absl::Status ApplyRename(Txn& txn, const RenameCmd& cmd, int64_t now_ns,
+                                  const Caller* caller);
+absl::StatusOr<Attr> ApplySetAttr(Txn& txn, const SetAttrCmd& cmd, int64_t now_ns,
+                                  const Caller* caller);
 // Returns the file's new attributes and sets *write_offset to where the data landed.
 absl::StatusOr<Attr> ApplyCommitWrite(Txn& txn, const CommitWriteCmd& cmd, int64_t now_ns,
-                                      uint64_t* write_offset);
+                                      const Caller* caller, uint64_t* write_offset);
 absl::Status ApplyDropReplica(Txn& txn, const DropReplicaCmd& cmd);
 absl::Status ApplyReleaseOrphan(Txn& txn, const ReleaseOrphanCmd& cmd, int64_t now_ns);
 

@@ -13,6 +13,10 @@ namespace {
 
 using google::protobuf::RepeatedPtrField;
 
+absl::Status ValidateCaller(const Caller& caller) {
+  return CheckCount(caller.groups_size(), kMaxCallerGroups, "caller groups");
+}
+
 // The data of a Create or CommitWrite: `length` bytes, extents relative to the write's start.
 // Whether the extents are sorted and disjoint and their chunks exist is the state machine's
 // business (AddNewChunks); here each field must make sense on its own.
@@ -45,10 +49,12 @@ absl::Status ValidateEntry(uint64_t parent, const std::string& name) {
 }  // namespace
 
 absl::Status ValidateRequest(const LookupRequest& request) {
+  DFS_RETURN_IF_ERROR(ValidateCaller(request.caller()));
   return ValidateEntry(request.parent(), request.name());
 }
 
 absl::Status ValidateRequest(const LookupPathRequest& request) {
+  DFS_RETURN_IF_ERROR(ValidateCaller(request.caller()));
   const std::string& path = request.path();
   if (path.empty() || path[0] != '/') return absl::InvalidArgumentError("path must be absolute");
   if (path.size() > kMaxPathBytes) {
@@ -63,36 +69,43 @@ absl::Status ValidateRequest(const GetAttrRequest& request) {
 }
 
 absl::Status ValidateRequest(const ReadDirRequest& request) {
+  DFS_RETURN_IF_ERROR(ValidateCaller(request.caller()));
   DFS_RETURN_IF_ERROR(CheckNonZero(request.inode(), "inode"));
   if (!request.start_after().empty()) return ValidateName(request.start_after());
   return absl::OkStatus();
 }
 
 absl::Status ValidateRequest(const MkdirRequest& request) {
+  DFS_RETURN_IF_ERROR(ValidateCaller(request.caller()));
   return ValidateEntry(request.parent(), request.name());
 }
 
 absl::Status ValidateRequest(const CreateRequest& request) {
+  DFS_RETURN_IF_ERROR(ValidateCaller(request.caller()));
   DFS_RETURN_IF_ERROR(ValidateEntry(request.parent(), request.name()));
   DFS_RETURN_IF_ERROR(CheckFileRange(0, request.size()));
   return ValidateContent(request.extents(), request.new_chunks(), request.size());
 }
 
 absl::Status ValidateRequest(const SymlinkRequest& request) {
+  DFS_RETURN_IF_ERROR(ValidateCaller(request.caller()));
   DFS_RETURN_IF_ERROR(ValidateEntry(request.parent(), request.name()));
   return ValidateSymlinkTarget(request.target());
 }
 
 absl::Status ValidateRequest(const LinkRequest& request) {
+  DFS_RETURN_IF_ERROR(ValidateCaller(request.caller()));
   DFS_RETURN_IF_ERROR(CheckNonZero(request.inode(), "inode"));
   return ValidateEntry(request.new_parent(), request.new_name());
 }
 
 absl::Status ValidateRequest(const RemoveRequest& request) {
+  DFS_RETURN_IF_ERROR(ValidateCaller(request.caller()));
   return ValidateEntry(request.parent(), request.name());
 }
 
 absl::Status ValidateRequest(const RenameRequest& request) {
+  DFS_RETURN_IF_ERROR(ValidateCaller(request.caller()));
   DFS_RETURN_IF_ERROR(ValidateEntry(request.parent(), request.name()));
   return ValidateEntry(request.new_parent(), request.new_name());
 }
@@ -102,6 +115,7 @@ absl::Status ValidateRequest(const ReleaseOrphanRequest& request) {
 }
 
 absl::Status ValidateRequest(const SetAttrRequest& request) {
+  DFS_RETURN_IF_ERROR(ValidateCaller(request.caller()));
   DFS_RETURN_IF_ERROR(CheckNonZero(request.inode(), "inode"));
   if (request.has_size()) DFS_RETURN_IF_ERROR(CheckFileRange(0, request.size()));
   return absl::OkStatus();
@@ -118,6 +132,7 @@ absl::Status ValidateRequest(const AllocateChunkRequest& request) {
 }
 
 absl::Status ValidateRequest(const CommitWriteRequest& request) {
+  DFS_RETURN_IF_ERROR(ValidateCaller(request.caller()));
   DFS_RETURN_IF_ERROR(CheckNonZero(request.inode(), "inode"));
   // An append's offset is decided at apply time, which checks the end again.
   DFS_RETURN_IF_ERROR(CheckFileRange(request.append() ? 0 : request.offset(), request.length()));
@@ -125,6 +140,7 @@ absl::Status ValidateRequest(const CommitWriteRequest& request) {
 }
 
 absl::Status ValidateRequest(const GetExtentsRequest& request) {
+  DFS_RETURN_IF_ERROR(ValidateCaller(request.caller()));
   DFS_RETURN_IF_ERROR(CheckNonZero(request.inode(), "inode"));
   // Reads past the end are fine (they find no extents); only the range must not wrap.
   return CheckRange(request.offset(), request.length(), std::numeric_limits<uint64_t>::max(),

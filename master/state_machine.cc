@@ -12,6 +12,7 @@
 #include "master/keys.h"
 #include "master/maintenance_ops.h"
 #include "master/ops.h"
+#include "master/permissions.h"
 #include "leveldb/write_batch.h"
 #include "common/keycoding.h"
 
@@ -206,18 +207,22 @@ absl::Status StateMachine::Dispatch(Txn& txn, const Command& command, int64_t no
     *result->mutable_attr() = *std::move(attr);
     return absl::OkStatus();
   };
+  const Caller* caller = command.has_caller() ? &command.caller() : nullptr;
   switch (command.op_case()) {
-    case Command::kMkdir: return set_attr(ApplyMkdir(txn, command.mkdir(), now_ns));
-    case Command::kCreate: return set_attr(ApplyCreate(txn, command.create(), now_ns));
-    case Command::kSymlink: return set_attr(ApplySymlink(txn, command.symlink(), now_ns));
-    case Command::kLink: return set_attr(ApplyLink(txn, command.link(), now_ns));
-    case Command::kUnlink: return ApplyUnlink(txn, command.unlink(), now_ns);
-    case Command::kRmdir: return ApplyRmdir(txn, command.rmdir(), now_ns);
-    case Command::kRename: return ApplyRename(txn, command.rename(), now_ns);
-    case Command::kSetAttr: return set_attr(ApplySetAttr(txn, command.set_attr(), now_ns));
+    case Command::kMkdir: return set_attr(ApplyMkdir(txn, command.mkdir(), now_ns, caller));
+    case Command::kCreate: return set_attr(ApplyCreate(txn, command.create(), now_ns, caller));
+    case Command::kSymlink:
+      return set_attr(ApplySymlink(txn, command.symlink(), now_ns, caller));
+    case Command::kLink: return set_attr(ApplyLink(txn, command.link(), now_ns, caller));
+    case Command::kUnlink: return ApplyUnlink(txn, command.unlink(), now_ns, caller);
+    case Command::kRmdir: return ApplyRmdir(txn, command.rmdir(), now_ns, caller);
+    case Command::kRename: return ApplyRename(txn, command.rename(), now_ns, caller);
+    case Command::kSetAttr:
+      return set_attr(ApplySetAttr(txn, command.set_attr(), now_ns, caller));
     case Command::kCommitWrite: {
       uint64_t offset = 0;
-      DFS_RETURN_IF_ERROR(set_attr(ApplyCommitWrite(txn, command.commit_write(), now_ns, &offset)));
+      DFS_RETURN_IF_ERROR(
+          set_attr(ApplyCommitWrite(txn, command.commit_write(), now_ns, caller, &offset)));
       result->set_write_offset(offset);
       return absl::OkStatus();
     }
@@ -255,31 +260,35 @@ absl::StatusOr<Attr> StateMachine::GetAttr(uint64_t inode) {
   return LoadInode(txn, inode);
 }
 
-absl::StatusOr<Attr> StateMachine::Lookup(uint64_t parent, const std::string& name) {
+absl::StatusOr<Attr> StateMachine::Lookup(uint64_t parent, const std::string& name,
+                                          const Caller* caller) {
   Txn txn(store_.get());
   DFS_RETURN_IF_ERROR(ValidateName(name));
-  DFS_RETURN_IF_ERROR(LoadDir(txn, parent).status());
+  DFS_ASSIGN_OR_RETURN(Attr dir, LoadDir(txn, parent));
+  DFS_RETURN_IF_ERROR(CheckAccess(dir, caller, kMayExec));
   auto value = txn.Get(keys::Dirent(parent, name));
   if (!value || value->size() != 8) return FsError(ENOENT, absl::StrCat("'", name, "' not found"));
   return LoadInode(txn, DecodeFixed64BE(*value));
 }
 
-absl::StatusOr<Attr> StateMachine::LookupPath(const std::string& path) {
+absl::StatusOr<Attr> StateMachine::LookupPath(const std::string& path, const Caller* caller) {
   if (path.empty() || path[0] != '/') return FsError(EINVAL, "path must be absolute");
   DFS_ASSIGN_OR_RETURN(Attr attr, GetAttr(keys::kRootInode));
   for (absl::string_view part : absl::StrSplit(path, '/', absl::SkipEmpty())) {
     if (attr.type() != FILE_TYPE_DIRECTORY) {
       return FsError(ENOTDIR, absl::StrCat("not a directory on the way to ", path));
     }
-    DFS_ASSIGN_OR_RETURN(attr, Lookup(attr.inode(), std::string(part)));
+    DFS_ASSIGN_OR_RETURN(attr, Lookup(attr.inode(), std::string(part), caller));
   }
   return attr;
 }
 
 absl::StatusOr<std::vector<StateMachine::DirEntry>> StateMachine::ReadDir(
-    uint64_t inode, const std::string& start_after, size_t limit, bool* has_more) {
+    uint64_t inode, const std::string& start_after, size_t limit, bool* has_more,
+    const Caller* caller) {
   Txn txn(store_.get());
-  DFS_RETURN_IF_ERROR(LoadDir(txn, inode).status());
+  DFS_ASSIGN_OR_RETURN(Attr dir, LoadDir(txn, inode));
+  DFS_RETURN_IF_ERROR(CheckAccess(dir, caller, kMayRead));
   std::string prefix = keys::DirPrefix(inode);
   // The smallest key after `start_after`: the name followed by NUL.
   std::string from = start_after.empty() ? prefix : keys::Dirent(inode, start_after) + '\0';
@@ -298,10 +307,12 @@ absl::StatusOr<std::vector<StateMachine::DirEntry>> StateMachine::ReadDir(
 
 absl::StatusOr<StateMachine::ExtentsResult> StateMachine::GetExtents(uint64_t inode,
                                                                      uint64_t offset,
-                                                                     uint64_t length) {
+                                                                     uint64_t length,
+                                                                     const Caller* caller) {
   Txn txn(store_.get());
   ExtentsResult out;
   DFS_ASSIGN_OR_RETURN(out.attr, LoadInode(txn, inode));
+  DFS_RETURN_IF_ERROR(CheckAccess(out.attr, caller, kMayRead));
   if (out.attr.type() != FILE_TYPE_REGULAR) return FsError(EISDIR, "not a regular file");
   uint64_t end = out.attr.size();
   if (length != 0 && length < end - std::min(end, offset)) end = offset + length;

@@ -55,22 +55,28 @@ class StateMachine {
   absl::Status Restore(uint64_t index, const std::string& data);
 
   // ---- queries of the applied state ----
+  // With a caller, the queries check permissions as Linux would (master/permissions.h): search
+  // on every directory looked into, read on a directory listed or a file whose extents are
+  // asked for. A null caller is not checked.
   absl::StatusOr<Attr> GetAttr(uint64_t inode);
-  absl::StatusOr<Attr> Lookup(uint64_t parent, const std::string& name);
+  absl::StatusOr<Attr> Lookup(uint64_t parent, const std::string& name,
+                              const Caller* caller = nullptr);
   // Resolves an absolute path without following symlinks.
-  absl::StatusOr<Attr> LookupPath(const std::string& path);
+  absl::StatusOr<Attr> LookupPath(const std::string& path, const Caller* caller = nullptr);
   struct DirEntry {
     std::string name;
     Attr attr;
   };
   absl::StatusOr<std::vector<DirEntry>> ReadDir(uint64_t inode, const std::string& start_after,
-                                               size_t limit, bool* has_more);
+                                               size_t limit, bool* has_more,
+                                               const Caller* caller = nullptr);
   struct ExtentsResult {
     Attr attr;
     std::vector<Extent> extents;   // clipped to the range
     std::vector<ChunkInfo> chunks; // each distinct chunk once
   };
-  absl::StatusOr<ExtentsResult> GetExtents(uint64_t inode, uint64_t offset, uint64_t length);
+  absl::StatusOr<ExtentsResult> GetExtents(uint64_t inode, uint64_t offset, uint64_t length,
+                                           const Caller* caller = nullptr);
   absl::StatusOr<ChunkInfo> GetChunk(uint64_t chunk_id);
   bool ChunkKnown(uint64_t chunk_id);  // referenced or garbage: not an orphan
   uint64_t inode_count();

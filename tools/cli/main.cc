@@ -71,8 +71,7 @@ int Main(int argc, char** argv) {
   if (invocation->global.chunk_size_bytes) {
     options.chunk_size_bytes = *invocation->global.chunk_size_bytes;
   }
-  options.uid = ::getuid();
-  options.gid = ::getgid();
+  // options.caller is this process's uid, gid and groups: the master checks them.
   absl::StatusOr<std::unique_ptr<dfs::Client>> client = dfs::Client::New(options);
   if (!client.ok()) {
     PrintErr(absl::StrCat("dfs: ", client.status().message(), "\n"));

@@ -34,8 +34,10 @@ ClientOptions Options(std::vector<std::string> masters) {
   options.rpc_timeout_ms = 2000;
   options.op_timeout_ms = 5000;
   options.chunk_size_bytes = 1536 << 10;  // 1.5 MiB: chunks of one and a half pieces
-  options.uid = 1000;
-  options.gid = 100;
+  // Root (every check passes) in group 100: new files show both.
+  options.caller = Caller();
+  options.caller->set_uid(0);
+  options.caller->set_gid(100);
   return options;
 }
 
@@ -83,7 +85,8 @@ TEST_F(ClientTest, PutGetRoundTripAcrossChunks) {
   absl::StatusOr<Attr> attr = client_->Put(in, "/big.bin", options);
   ASSERT_TRUE(attr.ok()) << attr.status();
   EXPECT_EQ(attr->size(), data.size());
-  EXPECT_EQ(attr->uid(), 1000u);
+  EXPECT_EQ(attr->uid(), 0u);
+  EXPECT_EQ(attr->gid(), 100u);
   ASSERT_FALSE(progress.empty());
   EXPECT_EQ(progress.back().first, data.size());
   EXPECT_EQ(progress.back().second, data.size());

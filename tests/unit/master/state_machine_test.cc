@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "common/errors.h"
@@ -29,6 +30,7 @@ class StateMachineTest : public ::testing::Test {
 
   CommandResult Apply(Command command) {
     if (command.timestamp_ns() == 0) command.set_timestamp_ns(1000 * next_index_);
+    if (caller_) *command.mutable_caller() = *caller_;
     log_.push_back(command);
     return sm_->Apply(next_index_++, command);
   }
@@ -108,12 +110,23 @@ class StateMachineTest : public ::testing::Test {
     e->set_length(length);
     return AttrResult(Apply(c));
   }
-  absl::StatusOr<Attr> Truncate(uint64_t inode, uint64_t size) {
+  absl::StatusOr<Attr> SetAttr(uint64_t inode, SetAttrCmd changes) {
     Command c;
+    *c.mutable_set_attr() = std::move(changes);
     c.mutable_set_attr()->set_inode(inode);
-    c.mutable_set_attr()->set_set_size(true);
-    c.mutable_set_attr()->set_size(size);
     return AttrResult(Apply(c));
+  }
+  absl::StatusOr<Attr> Truncate(uint64_t inode, uint64_t size) {
+    SetAttrCmd changes;
+    changes.set_set_size(true);
+    changes.set_size(size);
+    return SetAttr(inode, std::move(changes));
+  }
+  absl::StatusOr<Attr> Chmod(uint64_t inode, uint32_t mode) {
+    SetAttrCmd changes;
+    changes.set_set_mode(true);
+    changes.set_mode(mode);
+    return SetAttr(inode, std::move(changes));
   }
 
   // The file's layout as "offset:chunk@chunk_offset+length" strings.
@@ -135,8 +148,25 @@ class StateMachineTest : public ::testing::Test {
   }
   bool IsGarbage(uint64_t chunk) { return sm_->store()->Get(keys::Garbage(chunk)).ok(); }
 
+  // Every key but the bookkeeping that any applied command changes (and the id counter, which
+  // the reservations made for refused commands move).
+  std::string Contents() {
+    std::string out;
+    std::unique_ptr<leveldb::Iterator> it(sm_->store()->db()->NewIterator(leveldb::ReadOptions()));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      const std::string key = it->key().ToString();
+      if (key == keys::kAppliedIndex || key == keys::kNextInode || key == "Mlast_timestamp_ns") {
+        continue;
+      }
+      out += key + "=" + it->value().ToString() + "\n";
+    }
+    return out;
+  }
+
   TempDir dir_;
   std::unique_ptr<StateMachine> sm_;
+  // Who the commands Apply() sends say they are from; none: unchecked.
+  std::optional<Caller> caller_;
   uint64_t next_index_ = 1;
   std::vector<Command> log_;
 };
@@ -530,6 +560,71 @@ TEST_F(StateMachineTest, DecommissionedDatanodesAreListedInOrder) {
     ASSERT_EQ(Apply(c).code(), 0);
   }
   EXPECT_EQ(sm_->DecommissionedDatanodes(), (std::vector<std::string>{"dn-a", "dn-b"}));
+}
+
+// ---- permissions (master/permissions.h): Apply checks the command's caller; a refused
+// mutation is EACCES or EPERM and changes nothing but the applied index ----
+
+Caller User(uint32_t uid, uint32_t gid) {
+  Caller caller;
+  caller.set_uid(uid);
+  caller.set_gid(gid);
+  return caller;
+}
+
+TEST_F(StateMachineTest, RefusedMutationsChangeNothing) {
+  auto shared = Mkdir(kRoot, "shared");  // 0755, owned by 0 (no caller: unchecked)
+  ASSERT_TRUE(shared.ok());
+  auto file = Create(shared->inode(), "f");
+  ASSERT_TRUE(file.ok());
+  const std::string before = Contents();
+
+  caller_ = User(1000, 1000);
+  absl::Status refused = Create(shared->inode(), "x").status();
+  EXPECT_TRUE(absl::IsPermissionDenied(refused)) << refused;
+  EXPECT_EQ(ErrnoOf(refused), EACCES);
+  EXPECT_EQ(ErrnoOf(Mkdir(shared->inode(), "d").status()), EACCES);
+  EXPECT_EQ(ErrnoOf(Unlink(shared->inode(), "f")), EACCES);
+  EXPECT_EQ(ErrnoOf(Rename(shared->inode(), "f", kRoot, "g")), EACCES);
+  EXPECT_EQ(ErrnoOf(Chmod(file->inode(), 0777).status()), EPERM);
+  EXPECT_EQ(ErrnoOf(Truncate(file->inode(), 0).status()), EACCES);
+  EXPECT_EQ(Contents(), before);
+
+  caller_ = User(0, 0);  // root passes
+  EXPECT_TRUE(Create(shared->inode(), "x").ok());
+}
+
+TEST_F(StateMachineTest, StickyDirectoryAndNewOwners) {
+  auto tmp = Mkdir(kRoot, "tmp");
+  ASSERT_TRUE(tmp.ok());
+  ASSERT_TRUE(Chmod(tmp->inode(), 01777).ok());
+  caller_ = User(1000, 1000);
+  auto alices = Create(tmp->inode(), "alices");
+  ASSERT_TRUE(alices.ok()) << alices.status();
+  EXPECT_EQ(alices->uid(), 1000u);
+  EXPECT_EQ(alices->gid(), 1000u);
+  caller_ = User(1001, 1001);
+  ASSERT_TRUE(Create(tmp->inode(), "bobs").ok());
+  caller_ = User(1000, 1000);
+  EXPECT_EQ(ErrnoOf(Unlink(tmp->inode(), "bobs")), EPERM);
+  EXPECT_EQ(ErrnoOf(Rename(tmp->inode(), "bobs", tmp->inode(), "mine")), EPERM);
+  EXPECT_TRUE(Unlink(tmp->inode(), "alices").ok());
+  caller_ = User(0, 0);
+  EXPECT_TRUE(Unlink(tmp->inode(), "bobs").ok());
+}
+
+TEST_F(StateMachineTest, QueriesCheckSearchAndRead) {
+  auto closed = Mkdir(kRoot, "closed");
+  ASSERT_TRUE(closed.ok());
+  ASSERT_TRUE(Chmod(closed->inode(), 0700).ok());
+  ASSERT_TRUE(Create(closed->inode(), "f").ok());
+  const Caller alice = User(1000, 1000);
+  const Caller root = User(0, 0);
+  EXPECT_EQ(ErrnoOf(sm_->LookupPath("/closed/f", &alice).status()), EACCES);
+  EXPECT_TRUE(sm_->LookupPath("/closed/f", &root).ok());
+  EXPECT_TRUE(sm_->LookupPath("/closed/f").ok());
+  bool has_more = false;
+  EXPECT_EQ(ErrnoOf(sm_->ReadDir(closed->inode(), "", 10, &has_more, &alice).status()), EACCES);
 }
 
 }  // namespace
