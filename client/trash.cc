@@ -17,6 +17,12 @@ namespace {
 // Names tried in one checkpoint before giving up on a free one.
 constexpr int kMaxSuffix = 1000;
 
+// Whose trash this is: the uid requests carry (none: unchecked, as root).
+uint32_t TrashOwner(const Client& client) {
+  const std::optional<Caller>& caller = client.options().caller;
+  return caller ? caller->uid() : 0;
+}
+
 std::string CheckpointPath(absl::string_view checkpoint) {
   return absl::StrCat(kTrashRoot, "/", checkpoint);
 }
@@ -85,8 +91,11 @@ absl::StatusOr<std::string> DecodeTrashName(absl::string_view name) {
   return out;
 }
 
-std::string TrashCheckpointName(int64_t unix_ns) {
-  return absl::FormatTime("%Y%m%dT%H%M%SZ", absl::FromUnixNanos(unix_ns), absl::UTCTimeZone());
+std::string TrashCheckpointName(int64_t unix_ns, uint32_t uid) {
+  std::string name =
+      absl::FormatTime("%Y%m%dT%H%M%SZ", absl::FromUnixNanos(unix_ns), absl::UTCTimeZone());
+  if (uid != 0) absl::StrAppend(&name, "-", uid);
+  return name;
 }
 
 bool IsInTrash(absl::string_view canonical_path) {
@@ -100,7 +109,9 @@ absl::StatusOr<std::string> MoveToTrash(Client& client, absl::string_view path, 
   DFS_ASSIGN_OR_RETURN(ResolvedParent source, client.ResolveParent(canonical));
   // Fails with ENOENT before anything is created when there is nothing to remove.
   DFS_RETURN_IF_ERROR(client.Lookup(source.dir.inode(), source.name).status());
-  const std::string checkpoint = CheckpointPath(TrashCheckpointName(now_ns));
+  DFS_RETURN_IF_ERROR(client.MkdirAll(kTrashRoot, kTrashRootMode).status());
+  const std::string checkpoint =
+      CheckpointPath(TrashCheckpointName(now_ns, TrashOwner(client)));
   DFS_ASSIGN_OR_RETURN(Attr dir, client.MkdirAll(checkpoint, 0700));
   const std::string base = EncodeTrashName(canonical);
   if (base.size() > kMaxNameBytes) {
@@ -126,7 +137,7 @@ absl::StatusOr<std::vector<TrashEntry>> ListTrash(Client& client) {
   // Checkpoint names sort by time.
   for (const DirEntry& checkpoint : checkpoints) {
     if (checkpoint.attr().type() != FILE_TYPE_DIRECTORY) continue;
-    DFS_RETURN_IF_ERROR(client.ForEachDirEntry(
+    absl::Status listed = client.ForEachDirEntry(
         checkpoint.attr().inode(), [&](const DirEntry& entry) -> absl::Status {
           absl::StatusOr<std::string> original = DecodeTrashName(entry.name());
           if (!original.ok()) return absl::OkStatus();  // not ours: leave it alone
@@ -137,7 +148,9 @@ absl::StatusOr<std::vector<TrashEntry>> ListTrash(Client& client) {
           out.attr = entry.attr();
           entries.push_back(std::move(out));
           return absl::OkStatus();
-        }));
+        });
+    // Another user's checkpoint is closed to us: it is not our trash.
+    if (!listed.ok() && !absl::IsPermissionDenied(listed)) return listed;
   }
   return entries;
 }
@@ -178,8 +191,18 @@ absl::StatusOr<std::string> RestoreFromTrash(Client& client, absl::string_view p
 
 absl::Status PurgeTrash(Client& client, const std::vector<std::string>& paths) {
   if (paths.empty()) {
-    absl::Status status = client.Remove(kTrashRoot, /*recursive=*/true);
-    return absl::IsNotFound(status) ? absl::OkStatus() : status;
+    // Every checkpoint of the caller's (root: everyone's).
+    absl::StatusOr<Attr> root = client.LookupPath(kTrashRoot);
+    if (absl::IsNotFound(root.status())) return absl::OkStatus();
+    if (!root.ok()) return root.status();
+    DFS_ASSIGN_OR_RETURN(std::vector<DirEntry> checkpoints, client.ReadDir(root->inode()));
+    const uint32_t uid = TrashOwner(client);
+    for (const DirEntry& checkpoint : checkpoints) {
+      if (uid != 0 && checkpoint.attr().uid() != uid) continue;
+      absl::Status status = client.Remove(CheckpointPath(checkpoint.name()), /*recursive=*/true);
+      if (!status.ok() && !absl::IsNotFound(status)) return status;
+    }
+    return absl::OkStatus();
   }
   for (const std::string& path : paths) {
     DFS_ASSIGN_OR_RETURN(std::string canonical, NormalizePath(path));

@@ -1,8 +1,11 @@
 // The trash of `dfs rm`, kept client-side as HDFS does: a removed file or directory is renamed
 // (one metadata operation, whatever its size) into a checkpoint directory named after the time of
-// the removal,
+// the removal and, for users other than root, their uid,
 //
-//   /.Trash/<YYYYmmddTHHMMSSZ>/<original path, '/' written as %2F and '%' as %25>
+//   /.Trash/<YYYYmmddTHHMMSSZ>[-<uid>]/<original path, '/' written as %2F and '%' as %25>
+//
+// /.Trash is sticky and open to everyone, like /tmp; each checkpoint is its owner's alone (0700),
+// so users see, restore and purge their own trash only (root: everyone's).
 //
 // e.g. `dfs rm /data/logs` at 12:30:05 UTC gives /.Trash/20240501T123005Z/data%2Flogs. The
 // flat, escaped name keeps the original path, so `trash restore` can put it back exactly; a name
@@ -24,13 +27,14 @@
 namespace dfs {
 
 inline constexpr char kTrashRoot[] = "/.Trash";
+inline constexpr uint32_t kTrashRootMode = 01777;
 
 // "data%2Flogs" for "/data/logs" (a canonical path); and back. DecodeTrashName drops a "%~N"
 // suffix and fails (InvalidArgument) on a name the trash did not make.
 std::string EncodeTrashName(absl::string_view canonical_path);
 absl::StatusOr<std::string> DecodeTrashName(absl::string_view name);
-// The checkpoint directory name for a removal at `unix_ns` (UTC).
-std::string TrashCheckpointName(int64_t unix_ns);
+// The checkpoint directory name for a removal at `unix_ns` (UTC) by `uid`.
+std::string TrashCheckpointName(int64_t unix_ns, uint32_t uid);
 // True for /.Trash and everything below it (canonical paths).
 bool IsInTrash(absl::string_view canonical_path);
 

@@ -24,6 +24,7 @@ namespace dfs::testing {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr uint32_t kNobody = 65534;
 constexpr uint32_t kOtherUser = 65533;
@@ -141,9 +142,23 @@ TEST_F(PermissionsTest, CliIsChecked) {
   CommandResult mv_others = NobodyDfs({"mv", "/tmp1/others", "/tmp1/taken"});
   EXPECT_NE(mv_others.exit_code, 0);
   EXPECT_TRUE(Stat(cluster_, "/tmp1/others").ok());
-  CommandResult rm_mine = NobodyDfs({"rm", "--skip-trash", "/tmp1/mine"});
+  // Its own goes into a trash checkpoint of its own, beside root's, which it cannot see.
+  ASSERT_EQ(cluster_.Dfs({"put", "-", "/tmp1/roots"}, 60000, content_).exit_code, 0);
+  ASSERT_EQ(cluster_.Dfs({"rm", "/tmp1/roots"}).exit_code, 0);
+  CommandResult rm_mine = NobodyDfs({"rm", "/tmp1/mine"});
   EXPECT_EQ(rm_mine.exit_code, 0) << rm_mine.err;
   EXPECT_TRUE(absl::IsNotFound(Stat(cluster_, "/tmp1/mine").status()));
+  CommandResult trash = NobodyDfs({"trash", "ls"});
+  EXPECT_EQ(trash.exit_code, 0) << trash.err;
+  EXPECT_THAT(trash.out, HasSubstr("-65534  /tmp1/mine")) << trash.out;
+  EXPECT_THAT(trash.out, Not(HasSubstr("/tmp1/roots"))) << trash.out;
+  CommandResult restore = NobodyDfs({"trash", "restore", "/tmp1/mine"});
+  EXPECT_EQ(restore.exit_code, 0) << restore.err;
+  EXPECT_TRUE(Stat(cluster_, "/tmp1/mine").ok());
+  EXPECT_EQ(NobodyDfs({"rm", "/tmp1/mine"}).exit_code, 0);
+  EXPECT_EQ(NobodyDfs({"trash", "purge"}).exit_code, 0);
+  EXPECT_THAT(NobodyDfs({"trash", "ls"}).out, Not(HasSubstr("/tmp1/mine")));
+  EXPECT_THAT(cluster_.Dfs({"trash", "ls"}).out, HasSubstr("/tmp1/roots"));
 
   // chmod by a non-owner: EPERM; by the owner: fine.
   Caller nobody;

@@ -26,7 +26,8 @@ TEST(TrashNameTest, EncodesPathsReversibly) {
   EXPECT_EQ(*DecodeTrashName("x%~1"), "/x");
   EXPECT_FALSE(DecodeTrashName("bad%zz").ok());
   EXPECT_FALSE(DecodeTrashName("x%~y").ok());
-  EXPECT_EQ(TrashCheckpointName(0), "19700101T000000Z");
+  EXPECT_EQ(TrashCheckpointName(0, 0), "19700101T000000Z");
+  EXPECT_EQ(TrashCheckpointName(0, 1000), "19700101T000000Z-1000");
   EXPECT_TRUE(IsInTrash("/.Trash"));
   EXPECT_TRUE(IsInTrash("/.Trash/x"));
   EXPECT_FALSE(IsInTrash("/.Trashy"));
