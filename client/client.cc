@@ -34,15 +34,6 @@ void FillContent(const WrittenData& data, google::protobuf::RepeatedPtrField<Ext
   for (const ChunkInfo& chunk : data.chunks) *chunks->Add() = chunk;
 }
 
-// Names the owner in the request's own fields too, for masters that predate Caller (they
-// ignore it); a current master takes the caller's identity.
-template <typename Request>
-void SetLegacyOwner(const Caller* caller, Request* request) {
-  if (caller == nullptr) return;
-  request->set_uid(caller->uid());
-  request->set_gid(caller->gid());
-}
-
 // Hands `n` zero bytes to `sink` (a hole), a bounded piece at a time.
 absl::Status SinkZeros(uint64_t n, const ByteSink& sink) {
   static const std::string* zeros = new std::string(kDataPieceBytes, '\0');
@@ -130,7 +121,6 @@ absl::StatusOr<Attr> Client::Mkdir(uint64_t parent, absl::string_view name, uint
   request.set_parent(parent);
   request.set_name(std::string(name));
   request.set_mode(mode);
-  SetLegacyOwner(master_.CallerForThisCall(), &request);
   DFS_ASSIGN_OR_RETURN(AttrResponse response, master_.Call(&Stub::Mkdir, std::move(request)));
   return response.attr();
 }
@@ -141,7 +131,6 @@ absl::StatusOr<Attr> Client::Create(uint64_t parent, absl::string_view name,
   request.set_parent(parent);
   request.set_name(std::string(name));
   request.set_mode(options.mode);
-  SetLegacyOwner(master_.CallerForThisCall(), &request);
   request.set_exclusive(options.exclusive);
   request.set_replace(options.replace);
   FillContent(content, request.mutable_extents(), request.mutable_new_chunks());
@@ -156,7 +145,6 @@ absl::StatusOr<Attr> Client::Symlink(uint64_t parent, absl::string_view name,
   request.set_parent(parent);
   request.set_name(std::string(name));
   request.set_target(std::string(target));
-  SetLegacyOwner(master_.CallerForThisCall(), &request);
   DFS_ASSIGN_OR_RETURN(AttrResponse response, master_.Call(&Stub::Symlink, std::move(request)));
   return response.attr();
 }

@@ -83,8 +83,6 @@ class MasterClient {
     return response;
   }
 
-  // Who a request sent now from this thread acts for (client/caller.h); null for none.
-  const Caller* CallerForThisCall() const;
 
   // The configured masters, comma-separated (for messages).
   std::string MastersString() const;
@@ -98,6 +96,9 @@ class MasterClient {
     uint64_t seq;
   };
   using Attempt = absl::FunctionRef<grpc::Status(MasterService::Stub*, grpc::ClientContext*)>;
+
+  // Who the request being sent acts for (client/caller.h); null for none.
+  const Caller* CallerForThisCall() const;
 
   // The retry loop shared by every RPC.
   absl::Status Run(Attempt attempt);

@@ -16,6 +16,16 @@
 namespace dfs::testing {
 namespace {
 
+// Who owns a new inode: the caller, as the real master decides (else the request's own fields).
+template <typename Request>
+Caller OwnerOf(const Request& request) {
+  if (request.has_caller()) return request.caller();
+  Caller owner;
+  owner.set_uid(request.uid());
+  owner.set_gid(request.gid());
+  return owner;
+}
+
 constexpr uint64_t kRoot = 1;
 constexpr size_t kReadPieceBytes = 64 << 10;
 
@@ -261,13 +271,13 @@ grpc::Status FakeMaster::Dir(uint64_t inode, Attr** dir) {
   return grpc::Status::OK;
 }
 
-Attr& FakeMaster::NewInode(FileType type, uint32_t mode, uint32_t uid, uint32_t gid) {
+Attr& FakeMaster::NewInode(FileType type, uint32_t mode, const Caller& owner) {
   Attr& attr = inodes_[next_inode_];
   attr.set_inode(next_inode_++);
   attr.set_type(type);
   attr.set_mode(mode);
-  attr.set_uid(uid);
-  attr.set_gid(gid);
+  attr.set_uid(owner.uid());
+  attr.set_gid(owner.gid());
   attr.set_nlink(type == FILE_TYPE_DIRECTORY ? 2 : 1);
   attr.set_atime_ns(clock_ns_);
   attr.set_mtime_ns(clock_ns_);
@@ -401,7 +411,7 @@ grpc::Status FakeMaster::Mkdir(grpc::ServerContext* context, const MkdirRequest*
     if (!status.ok()) return status;
     auto& entries = children_[request->parent()];
     if (entries.count(request->name())) return Err(EEXIST, "exists");
-    Attr& attr = NewInode(FILE_TYPE_DIRECTORY, request->mode(), request->uid(), request->gid());
+    Attr& attr = NewInode(FILE_TYPE_DIRECTORY, request->mode(), OwnerOf(*request));
     entries[request->name()] = attr.inode();
     *response->mutable_attr() = attr;
     return grpc::Status::OK;
@@ -427,7 +437,7 @@ grpc::Status FakeMaster::Create(grpc::ServerContext* context, const CreateReques
       DropInode(it->second);
       entries.erase(it);
     }
-    Attr& attr = NewInode(FILE_TYPE_REGULAR, request->mode(), request->uid(), request->gid());
+    Attr& attr = NewInode(FILE_TYPE_REGULAR, request->mode(), OwnerOf(*request));
     for (const ChunkInfo& chunk : request->new_chunks()) chunks_[chunk.chunk_id()] = chunk;
     WriteExtents(attr.inode(), 0, request->extents(), request->size());
     attr.set_size(request->size());
@@ -445,7 +455,7 @@ grpc::Status FakeMaster::Symlink(grpc::ServerContext* context, const SymlinkRequ
     if (!status.ok()) return status;
     auto& entries = children_[request->parent()];
     if (entries.count(request->name())) return Err(EEXIST, "exists");
-    Attr& attr = NewInode(FILE_TYPE_SYMLINK, 0777, request->uid(), request->gid());
+    Attr& attr = NewInode(FILE_TYPE_SYMLINK, 0777, OwnerOf(*request));
     attr.set_symlink_target(request->target());
     attr.set_size(request->target().size());
     entries[request->name()] = attr.inode();

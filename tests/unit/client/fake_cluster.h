@@ -123,7 +123,7 @@ class FakeMaster : public MasterService::Service {
   // Namespace helpers; mu_ held.
   Attr* Find(uint64_t inode) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   grpc::Status Dir(uint64_t inode, Attr** dir) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  Attr& NewInode(FileType type, uint32_t mode, uint32_t uid, uint32_t gid)
+  Attr& NewInode(FileType type, uint32_t mode, const Caller& owner)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Drops one link; at zero links a regular file is kept as an orphan when `keep_orphan`.
   void DropInode(uint64_t inode, bool keep_orphan = false) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
