@@ -91,6 +91,7 @@ void MasterServer::Wait() {
 }
 
 void MasterServer::Shutdown() {
+  std::lock_guard<std::mutex> lock(shutdown_mu_);
   if (http_) http_->Stop();
   if (http_status_) http_status_->Stop();
   if (maintenance_) maintenance_->Stop();

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -68,6 +69,9 @@ class MasterServer {
   std::unique_ptr<RaftServiceImpl> raft_service_;
   std::unique_ptr<grpc::Server> server_;
   std::string address_;
+  // Serializes Shutdown: a signal's shutdown thread and main's own call may overlap, and the
+  // second must not return (and let main destroy everything) before the first has finished.
+  std::mutex shutdown_mu_;
 };
 
 }  // namespace dfs

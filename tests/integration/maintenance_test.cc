@@ -589,7 +589,7 @@ TEST_F(MaintenanceTest, MergerPacksSmallFilesIntoSharedChunks) {
             << " chunk files\n";
   EXPECT_EQ(before, 3 * kFiles);
   // The same master, now with the merger on (files are cold after 3 s).
-  cluster_->StopMasterAt(0, SIGTERM);
+  EXPECT_EQ(cluster_->StopMasterAt(0, SIGTERM), 0) << "master's shutdown failed";
   ASSERT_TRUE(cluster_->StartMasterAt(0, {"--merge_interval_ms=1000", "--merge_cold_ms=3000",
                                           "--merge_small_bytes=65536",
                                           "--merge_target_bytes=4194304"})

@@ -196,7 +196,8 @@ TEST(RaftTest, MembershipChangesWhileClientsWrite) {
   CommandResult remove = RunCommand({BinDir() + "/dfsadmin", "--masters=" + cluster.master_address(),
                                      "raft", "remove", cluster.master_addresses()[removed]}, 30000);
   ASSERT_EQ(remove.exit_code, 0) << remove.err;
-  cluster.StopMasterAt(removed, SIGTERM);
+  // A graceful stop exits 0: a crash while shutting down would otherwise go unnoticed.
+  EXPECT_EQ(cluster.StopMasterAt(removed, SIGTERM), 0) << "removed master's shutdown failed";
   size_t before = load.acked_count();
   WaitForAcks(load, before + 50);
   EXPECT_GE(load.acked_count(), before + 50) << "writes stalled after the membership change";

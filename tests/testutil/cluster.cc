@@ -217,7 +217,7 @@ void TestCluster::StopMaster(int signal) {
   for (auto& master : masters_) master->Signal(signal);
 }
 
-void TestCluster::StopMasterAt(int i, int signal) { masters_[i]->Signal(signal); }
+int TestCluster::StopMasterAt(int i, int signal) { return masters_[i]->Signal(signal); }
 
 int TestCluster::FindLeader() {
   for (size_t i = 0; i < masters_.size(); ++i) {

@@ -86,7 +86,8 @@ class TestCluster {
   void StopMaster(int signal = 9);
   // One master (index into master_addresses()).
   absl::Status StartMasterAt(int i, const std::vector<std::string>& extra_flags = {});
-  void StopMasterAt(int i, int signal = 9);
+  // Returns the exit code for SIGKILL/SIGTERM (see Process::Signal).
+  int StopMasterAt(int i, int signal = 9);
   bool MasterRunning(int i) const { return masters_[i]->running(); }
   // Index of the master that says it is the leader, or -1; WaitForLeader polls for one.
   int FindLeader();

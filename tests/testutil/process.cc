@@ -60,18 +60,17 @@ absl::Status Process::Start(const std::vector<std::string>& argv, const std::str
   return absl::OkStatus();
 }
 
-void Process::Signal(int signal) {
-  if (pid_ <= 0) return;
+int Process::Signal(int signal) {
+  if (pid_ <= 0) return -1;
   ::kill(pid_, signal);
-  if (signal == SIGKILL || signal == SIGTERM) {
-    auto code = Wait(signal == SIGKILL ? 10000 : 20000);
-    if (!code.ok()) {
-      ::kill(pid_, SIGKILL);
-      int status;
-      ::waitpid(pid_, &status, 0);
-      pid_ = -1;
-    }
-  }
+  if (signal != SIGKILL && signal != SIGTERM) return -1;
+  auto code = Wait(signal == SIGKILL ? 10000 : 20000);
+  if (code.ok()) return *code;
+  ::kill(pid_, SIGKILL);
+  int status;
+  ::waitpid(pid_, &status, 0);
+  pid_ = -1;
+  return -1;
 }
 
 absl::StatusOr<int> Process::Wait(int timeout_ms) {

@@ -23,8 +23,9 @@ class Process {
   absl::Status Start(const std::vector<std::string>& argv, const std::string& log_path);
   bool running() const { return pid_ > 0; }
   pid_t pid() const { return pid_; }
-  // Sends `signal`; for SIGKILL/SIGTERM also waits for the process to exit.
-  void Signal(int signal);
+  // Sends `signal`; for SIGKILL/SIGTERM also waits for the process to exit and returns its exit
+  // code (128+signal if a signal ended it; -1 if it had to be killed, or for other signals).
+  int Signal(int signal);
   void Kill() { Signal(9); }
   // Waits up to `timeout_ms` for exit; returns the exit code (or 128+signal).
   absl::StatusOr<int> Wait(int timeout_ms);
