@@ -4,7 +4,9 @@
 
 #include <stdlib.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 
@@ -175,6 +177,61 @@ TEST(LevelDbStorage, RejectsEntriesWithAGap) {
   ASSERT_TRUE((*s)->Save(std::nullopt, std::nullopt, {MakeEntry(1, 1)}, true).ok());
   EXPECT_EQ((*s)->Save(std::nullopt, std::nullopt, {MakeEntry(3, 1)}, true).code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+// The names of the snapshot data files in a storage directory.
+std::vector<std::string> SnapshotFiles(const std::string& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind("snapshot-", 0) == 0) out.push_back(name);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// A snapshot's data is a file of its own: the newest one only, checked when read back.
+TEST(LevelDbStorage, SnapshotDataLivesInOneFile) {
+  TempDir dir;
+  {
+    auto s = LevelDbStorage::Open(dir.path());
+    ASSERT_TRUE(s.ok());
+    ASSERT_TRUE((*s)->Save(std::nullopt, std::nullopt, {MakeEntry(1, 1), MakeEntry(2, 1)}, true).ok());
+    ASSERT_TRUE((*s)->Compact(MakeSnapshot(1, 1, "state@1")).ok());
+    ASSERT_TRUE((*s)->Compact(MakeSnapshot(2, 1, "state@2")).ok());
+    EXPECT_EQ(SnapshotFiles(dir.path()),
+              (std::vector<std::string>{"snapshot-00000000000000000002.data"}));
+    // From the leader: replaces the local one.
+    ASSERT_TRUE((*s)->Save(MakeHardState(2, 0, 7), MakeSnapshot(7, 2, "state@7"), {}, true).ok());
+    EXPECT_EQ(SnapshotFiles(dir.path()),
+              (std::vector<std::string>{"snapshot-00000000000000000007.data"}));
+  }
+  // A crash between writing a new file and naming it leaves one that nobody names: dropped.
+  {
+    std::ofstream stray(dir.path() + "/snapshot-00000000000000000009.data");
+    stray << "unnamed";
+  }
+  {
+    auto s = LevelDbStorage::Open(dir.path());
+    ASSERT_TRUE(s.ok());
+    EXPECT_EQ(SnapshotFiles(dir.path()),
+              (std::vector<std::string>{"snapshot-00000000000000000007.data"}));
+    absl::StatusOr<PersistentState> st = (*s)->Load();
+    ASSERT_TRUE(st.ok()) << st.status();
+    EXPECT_EQ(st->snapshot.metadata().index(), 7u);
+    EXPECT_EQ(st->snapshot.metadata().configuration().members_size(), 1);
+    EXPECT_EQ(st->snapshot.data(), "state@7");
+  }
+  // Damaged data is DataLoss, not a silently different state.
+  {
+    std::fstream f(dir.path() + "/snapshot-00000000000000000007.data",
+                   std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(3);
+    f.put('X');
+  }
+  auto s = LevelDbStorage::Open(dir.path());
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ((*s)->Load().status().code(), absl::StatusCode::kDataLoss);
 }
 
 // A RaftNode restarted on LevelDB storage picks up where it was.
