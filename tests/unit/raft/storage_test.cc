@@ -11,6 +11,7 @@
 #include <string>
 
 #include "gtest/gtest.h"
+#include "leveldb/db.h"
 #include "master/raft/leveldb_storage.h"
 #include "tests/unit/raft/raft_test_util.h"
 
@@ -232,6 +233,32 @@ TEST(LevelDbStorage, SnapshotDataLivesInOneFile) {
   auto s = LevelDbStorage::Open(dir.path());
   ASSERT_TRUE(s.ok());
   EXPECT_EQ((*s)->Load().status().code(), absl::StatusCode::kDataLoss);
+}
+
+// A store written before snapshot data had a file of its own keeps its data inside "snapshot".
+TEST(LevelDbStorage, ReadsSnapshotDataStoredInTheDatabase) {
+  TempDir dir;
+  {
+    leveldb::Options options;
+    options.create_if_missing = true;
+    leveldb::DB* raw = nullptr;
+    ASSERT_TRUE(leveldb::DB::Open(options, dir.path(), &raw).ok());
+    std::unique_ptr<leveldb::DB> db(raw);
+    ASSERT_TRUE(db->Put(leveldb::WriteOptions(), "snapshot",
+                        MakeSnapshot(4, 2, "state@4").SerializeAsString())
+                    .ok());
+  }
+  auto s = LevelDbStorage::Open(dir.path());
+  ASSERT_TRUE(s.ok()) << s.status();
+  absl::StatusOr<PersistentState> st = (*s)->Load();
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(st->snapshot.metadata().index(), 4u);
+  EXPECT_EQ(st->snapshot.data(), "state@4");
+  // The next snapshot moves to the new layout.
+  ASSERT_TRUE((*s)->Compact(MakeSnapshot(5, 2, "state@5")).ok());
+  EXPECT_EQ((*s)->Load()->snapshot.data(), "state@5");
+  EXPECT_EQ(SnapshotFiles(dir.path()),
+            (std::vector<std::string>{"snapshot-00000000000000000005.data"}));
 }
 
 // A RaftNode restarted on LevelDB storage picks up where it was.
