@@ -8,6 +8,12 @@
 //   - write_buffer_bytes: the memtable; up to two exist at once (one being flushed);
 // plus a compaction's buffers (a few blocks) while one runs.
 //
+// On the default Env, table files are read with pread rather than LevelDB's default mmap: a
+// mapped table's pages count in the process's RSS for as long as the table is open, so RSS grew
+// with the database (12 MiB of mapped tables at 300k files, all in the metadata store), outside
+// any budget. Read with pread, a block lives in the block cache (bounded above) and the kernel's
+// page cache (shared, reclaimable, not ours).
+//
 // Thread safety: a LevelDbResources is built before its database opens and must outlive it;
 // LevelDB uses the cache from any thread.
 #pragma once
@@ -38,14 +44,17 @@ inline constexpr LevelDbBudget kRaftLogDbBudget{1 << 20, 64, 4 << 20};
 // Options for a database within `budget`, and the cache they point to (LevelDB does not own it).
 class LevelDbResources {
  public:
-  // `env`: as leveldb::Options::env; null for the default.
+  // `env`: as leveldb::Options::env (not owned; used as it is, e.g. an in-memory Env in tests);
+  // null for the default Env with pread-based table reads.
   explicit LevelDbResources(const LevelDbBudget& budget, leveldb::Env* env = nullptr);
+  ~LevelDbResources();
   LevelDbResources(const LevelDbResources&) = delete;
   LevelDbResources& operator=(const LevelDbResources&) = delete;
 
   const leveldb::Options& options() const { return options_; }
 
  private:
+  std::unique_ptr<leveldb::Env> default_env_;  // set when no Env was given
   std::unique_ptr<leveldb::Cache> block_cache_;
   leveldb::Options options_;
 };
