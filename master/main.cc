@@ -10,6 +10,7 @@
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
 #include "common/logging.h"
+#include "common/malloc_tuning.h"
 #include "common/security_flags.h"
 #include "master/maintenance_flags.h"
 #include "master/master_server.h"
@@ -54,6 +55,7 @@ void HandleSignal(int) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  dfs::ConfigureMalloc();  // before any thread starts (common/malloc_tuning.h says why)
   absl::SetProgramUsageMessage("dfs-master --data_dir DIR [--listen HOST:PORT] [flags]\n"
                                "Serves the dfs namespace and chunk map.");
   // --help would list only flags from a file named after the binary; ours live in these.

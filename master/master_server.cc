@@ -82,6 +82,8 @@ absl::Status MasterServer::Start() {
   DFS_ASSIGN_OR_RETURN(server_, StartServer(&builder, address_, &bound));
   if (!options_.port_file.empty()) DFS_RETURN_IF_ERROR(WriteFileAtomic(options_.port_file, address_));
   maintenance_->Start();
+  trimmer_ = std::make_unique<MallocTrimmer>(options_.malloc_trim_interval_ms);
+  trimmer_->Start();
   DFS_LOG(INFO) << "master serving on " << address_ << ", applied index " << sm_->applied_index();
   return absl::OkStatus();
 }
@@ -92,6 +94,7 @@ void MasterServer::Wait() {
 
 void MasterServer::Shutdown() {
   std::lock_guard<std::mutex> lock(shutdown_mu_);
+  if (trimmer_) trimmer_->Stop();
   if (http_) http_->Stop();
   if (http_status_) http_status_->Stop();
   if (maintenance_) maintenance_->Stop();

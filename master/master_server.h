@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "common/clock.h"
 #include "common/http_server.h"
+#include "common/malloc_tuning.h"
 #include "master/raft_command_log.h"
 #include "master/datanode_manager.h"
 #include "master/event_log.h"
@@ -39,6 +40,8 @@ struct MasterOptions {
   bool lease_reads = false;
   bool enable_test_hooks = false;
   bool root_squash = false;  // see MasterContext::root_squash
+  // How often freed heap is handed back to the kernel (common/malloc_tuning.h); 0: never.
+  int64_t malloc_trim_interval_ms = 10000;
   // Background maintenance (replicator, GC, trash, balancer); replication and datanode_dead_ms
   // above are copied into it at start.
   MaintenanceOptions maintenance;
@@ -68,6 +71,7 @@ class MasterServer {
   std::unique_ptr<HttpServer> http_;         // uses http_status_
   std::unique_ptr<RaftServiceImpl> raft_service_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<MallocTrimmer> trimmer_;
   std::string address_;
   // Serializes Shutdown: a signal's shutdown thread and main's own call may overlap, and the
   // second must not return (and let main destroy everything) before the first has finished.

@@ -8,13 +8,12 @@ namespace dfs {
 
 absl::StatusOr<std::unique_ptr<MetaStore>> MetaStore::Open(const std::string& path,
                                                            leveldb::Env* env) {
-  leveldb::Options options;
-  options.create_if_missing = true;
-  if (env != nullptr) options.env = env;
+  auto resources = std::make_unique<LevelDbResources>(kMetaDbBudget, env);
   leveldb::DB* db = nullptr;
-  leveldb::Status s = leveldb::DB::Open(options, path, &db);
+  leveldb::Status s = leveldb::DB::Open(resources->options(), path, &db);
   if (!s.ok()) return absl::InternalError(absl::StrCat("open metadata store ", path, ": ", s.ToString()));
-  return std::unique_ptr<MetaStore>(new MetaStore(std::unique_ptr<leveldb::DB>(db)));
+  return std::unique_ptr<MetaStore>(
+      new MetaStore(std::move(resources), std::unique_ptr<leveldb::DB>(db)));
 }
 
 absl::StatusOr<std::string> MetaStore::Get(const std::string& key) {

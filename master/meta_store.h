@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/leveldb_options.h"
 #include "google/protobuf/message.h"
 #include "leveldb/db.h"
 
@@ -36,7 +37,9 @@ class MetaStore {
   absl::Status Sync();
 
  private:
-  explicit MetaStore(std::unique_ptr<leveldb::DB> db) : db_(std::move(db)) {}
+  MetaStore(std::unique_ptr<LevelDbResources> resources, std::unique_ptr<leveldb::DB> db)
+      : resources_(std::move(resources)), db_(std::move(db)) {}
+  std::unique_ptr<LevelDbResources> resources_;  // kMetaDbBudget; outlives db_
   std::unique_ptr<leveldb::DB> db_;
 };
 

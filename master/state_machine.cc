@@ -149,20 +149,37 @@ void StateMachine::ApplyNoop(uint64_t index) {
 
 // Snapshot format: a sequence of (u32 key length, key, u32 value length, value), little-endian
 // lengths, in key order; the applied index is one of the keys.
+//
+// The string is the whole namespace (RaftLog keeps it until the next one), so it is built with
+// one allocation of its exact size, measured by a first pass: grown by appending, it would pass
+// through every power-of-two size below its own, each a transient allocation of up to the whole
+// state that the heap keeps once freed (issue 9). Both passes read one leveldb::Snapshot.
 std::string StateMachine::Snapshot() {
-  std::string out;
+  leveldb::DB* db = store_->db();
+  const leveldb::Snapshot* view = db->GetSnapshot();
   leveldb::ReadOptions options;
   options.fill_cache = false;
-  std::unique_ptr<leveldb::Iterator> it(store_->db()->NewIterator(options));
+  options.snapshot = view;
+  auto for_each = [&](auto&& fn) {
+    std::unique_ptr<leveldb::Iterator> it(db->NewIterator(options));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) fn(it->key(), it->value());
+  };
+  size_t size = 0;
+  for_each([&size](const leveldb::Slice& key, const leveldb::Slice& value) {
+    size += 8 + key.size() + value.size();
+  });
+  std::string out;
+  out.reserve(size);
   auto put = [&out](const leveldb::Slice& s) {
     uint32_t n = static_cast<uint32_t>(s.size());
     out.append(reinterpret_cast<const char*>(&n), 4);
     out.append(s.data(), s.size());
   };
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    put(it->key());
-    put(it->value());
-  }
+  for_each([&put](const leveldb::Slice& key, const leveldb::Slice& value) {
+    put(key);
+    put(value);
+  });
+  db->ReleaseSnapshot(view);
   return out;
 }
 

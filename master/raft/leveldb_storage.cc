@@ -1,7 +1,17 @@
 #include "master/raft/leveldb_storage.h"
 
+#include <dirent.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <vector>
+
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/crc32c.h"
 #include "common/file_util.h"
+#include "common/logging.h"
 #include "common/keycoding.h"
 #include "common/status.h"
 #include "leveldb/write_batch.h"
@@ -12,6 +22,9 @@ namespace {
 
 constexpr char kHardStateKey[] = "hardstate";
 constexpr char kSnapshotKey[] = "snapshot";
+constexpr char kSnapshotDataKey[] = "snapshot_data";
+constexpr char kSnapshotFilePrefix[] = "snapshot-";
+constexpr char kSnapshotFileSuffix[] = ".data";
 constexpr char kEntryPrefix = 'e';
 
 std::string EntryKey(uint64_t index) {
@@ -31,22 +44,79 @@ absl::Status FromLevelDb(const leveldb::Status& s, const std::string& what) {
 
 absl::StatusOr<std::unique_ptr<LevelDbStorage>> LevelDbStorage::Open(const std::string& dir) {
   DFS_RETURN_IF_ERROR(MakeDirs(dir));
-  leveldb::Options options;
-  options.create_if_missing = true;
+  auto resources = std::make_unique<LevelDbResources>(kRaftLogDbBudget);
   leveldb::DB* raw = nullptr;
-  DFS_RETURN_IF_ERROR(FromLevelDb(leveldb::DB::Open(options, dir, &raw), "open raft log " + dir));
-  std::unique_ptr<LevelDbStorage> storage(new LevelDbStorage(std::unique_ptr<leveldb::DB>(raw)));
+  DFS_RETURN_IF_ERROR(
+      FromLevelDb(leveldb::DB::Open(resources->options(), dir, &raw), "open raft log " + dir));
+  std::unique_ptr<LevelDbStorage> storage(
+      new LevelDbStorage(dir, std::move(resources), std::unique_ptr<leveldb::DB>(raw)));
   DFS_RETURN_IF_ERROR(storage->LoadBounds());
   return storage;
 }
 
 LevelDbStorage::~LevelDbStorage() = default;
 
+std::string LevelDbStorage::SnapshotPath(uint64_t index) const {
+  return absl::StrFormat("%s/%s%020d%s", dir_, kSnapshotFilePrefix, index, kSnapshotFileSuffix);
+}
+
+absl::StatusOr<Snapshot> LevelDbStorage::LoadSnapshotMetadata() {
+  Snapshot snapshot;
+  std::string value;
+  leveldb::Status s = db_->Get(leveldb::ReadOptions(), kSnapshotKey, &value);
+  if (s.IsNotFound()) return snapshot;
+  DFS_RETURN_IF_ERROR(FromLevelDb(s, "read snapshot"));
+  if (!snapshot.ParseFromString(value)) return absl::DataLossError("raft log: bad snapshot");
+  return snapshot;
+}
+
 absl::Status LevelDbStorage::LoadBounds() {
-  DFS_ASSIGN_OR_RETURN(PersistentState state, Load());
-  snapshot_index_ = state.snapshot.metadata().index();
+  DFS_ASSIGN_OR_RETURN(Snapshot snapshot, LoadSnapshotMetadata());
+  snapshot_index_ = snapshot.metadata().index();
   first_index_ = snapshot_index_ + 1;
-  last_index_ = state.entries.empty() ? snapshot_index_ : state.entries.back().index();
+  last_index_ = snapshot_index_;
+  std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(leveldb::ReadOptions()));
+  for (it->Seek(EntryKey(first_index_)); it->Valid(); it->Next()) {
+    leveldb::Slice key = it->key();
+    if (key.size() != 9 || key[0] != kEntryPrefix) break;
+    last_index_ = DecodeFixed64BE(absl::string_view(key.data() + 1, 8));
+  }
+  DFS_RETURN_IF_ERROR(FromLevelDb(it->status(), "scan raft log"));
+  DeleteOtherSnapshotFiles(snapshot_index_);
+  return absl::OkStatus();
+}
+
+void LevelDbStorage::DeleteOtherSnapshotFiles(uint64_t keep_index) {
+  DIR* d = ::opendir(dir_.c_str());
+  if (d == nullptr) return;
+  std::vector<std::string> stale;
+  const std::string keep = SnapshotPath(keep_index);
+  while (const dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    // Also the ".tmp" a crash may leave behind WriteFileAtomic.
+    if (absl::StartsWith(name, kSnapshotFilePrefix) && dir_ + "/" + name != keep) {
+      stale.push_back(dir_ + "/" + name);
+    }
+  }
+  ::closedir(d);
+  // Best effort: a file left behind costs disk until the next snapshot or restart, nothing else.
+  for (const std::string& path : stale) {
+    if (::unlink(path.c_str()) != 0) {
+      DFS_LOG(WARNING) << ErrnoStatus(errno, "unlink " + path);
+    }
+  }
+}
+
+absl::Status LevelDbStorage::StageSnapshot(const Snapshot& snapshot, leveldb::WriteBatch* batch) {
+  const std::string& data = snapshot.data();
+  DFS_RETURN_IF_ERROR(WriteFileAtomic(SnapshotPath(snapshot.metadata().index()), data));
+  Snapshot metadata_only;
+  *metadata_only.mutable_metadata() = snapshot.metadata();
+  batch->Put(kSnapshotKey, metadata_only.SerializeAsString());
+  std::string data_record;
+  PutFixed64BE(&data_record, data.size());
+  PutFixed64BE(&data_record, Crc32c(data));
+  batch->Put(kSnapshotDataKey, data_record);
   return absl::OkStatus();
 }
 
@@ -59,11 +129,21 @@ absl::StatusOr<PersistentState> LevelDbStorage::Load() {
   } else if (!s.IsNotFound()) {
     return FromLevelDb(s, "read hard state");
   }
-  s = db_->Get(leveldb::ReadOptions(), kSnapshotKey, &value);
+  DFS_ASSIGN_OR_RETURN(state.snapshot, LoadSnapshotMetadata());
+  s = db_->Get(leveldb::ReadOptions(), kSnapshotDataKey, &value);
   if (s.ok()) {
-    if (!state.snapshot.ParseFromString(value)) return absl::DataLossError("raft log: bad snapshot");
+    const uint64_t index = state.snapshot.metadata().index();
+    if (value.size() != 16) return absl::DataLossError("raft log: bad snapshot data record");
+    const uint64_t size = DecodeFixed64BE(absl::string_view(value).substr(0, 8));
+    const uint64_t crc = DecodeFixed64BE(absl::string_view(value).substr(8, 8));
+    DFS_ASSIGN_OR_RETURN(std::string data, ReadFile(SnapshotPath(index)));
+    if (data.size() != size || Crc32c(data) != crc) {
+      return absl::DataLossError(absl::StrCat("raft log: snapshot data at ", index,
+                                              " does not match its size and checksum"));
+    }
+    state.snapshot.set_data(std::move(data));
   } else if (!s.IsNotFound()) {
-    return FromLevelDb(s, "read snapshot");
+    return FromLevelDb(s, "read snapshot data record");
   }
   const uint64_t snap_index = state.snapshot.metadata().index();
   std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(leveldb::ReadOptions()));
@@ -104,7 +184,7 @@ absl::Status LevelDbStorage::Save(const std::optional<HardState>& hard_state,
   uint64_t snap_index = snapshot_index_, first = first_index_, last = last_index_;
   if (snapshot.has_value()) {
     for (uint64_t i = first; i <= last; ++i) batch.Delete(EntryKey(i));
-    batch.Put(kSnapshotKey, snapshot->SerializeAsString());
+    DFS_RETURN_IF_ERROR(StageSnapshot(*snapshot, &batch));
     snap_index = snapshot->metadata().index();
     first = snap_index + 1;
     last = snap_index;
@@ -124,6 +204,7 @@ absl::Status LevelDbStorage::Save(const std::optional<HardState>& hard_state,
   snapshot_index_ = snap_index;
   first_index_ = first;
   last_index_ = last;
+  if (snapshot.has_value()) DeleteOtherSnapshotFiles(snap_index);
   return absl::OkStatus();
 }
 
@@ -132,12 +213,13 @@ absl::Status LevelDbStorage::Compact(const Snapshot& snapshot) {
   const uint64_t index = snapshot.metadata().index();
   if (index <= snapshot_index_) return absl::OkStatus();
   leveldb::WriteBatch batch;
-  batch.Put(kSnapshotKey, snapshot.SerializeAsString());
+  DFS_RETURN_IF_ERROR(StageSnapshot(snapshot, &batch));
   for (uint64_t i = first_index_; i <= std::min(index, last_index_); ++i) batch.Delete(EntryKey(i));
   DFS_RETURN_IF_ERROR(Write(&batch, /*sync=*/true));
   snapshot_index_ = index;
   first_index_ = index + 1;
   last_index_ = std::max(last_index_, index);
+  DeleteOtherSnapshotFiles(index);
   return absl::OkStatus();
 }
 

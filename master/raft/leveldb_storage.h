@@ -3,8 +3,17 @@
 //
 // Layout (keys):
 //   "hardstate"           -> HardState
-//   "snapshot"            -> Snapshot (metadata and data)
+//   "snapshot"            -> Snapshot, metadata only
+//   "snapshot_data"       -> size and CRC32C of the snapshot's data (8 bytes big-endian each)
 //   "e" + index (8 bytes big-endian, so key order is index order) -> Entry
+// The snapshot's data (the whole namespace, so it grows with the number of files) is a file of
+// its own beside the database, "snapshot-<index>.data", written and fsynced before the batch that
+// names it; older ones are deleted once it is named. Kept out of LevelDB, a new snapshot costs one
+// sequential write: as a LevelDB value it was copied into the write batch, the memtable, a table
+// block under construction and every compaction that moved it (issue 9: each copy is a transient
+// allocation of the whole state, and the heap keeps what it once needed), and it took the disk
+// several times over until compactions dropped the old values. (A store from before this layout
+// holds the data inside "snapshot"; it is read as it is.)
 //
 // Each Save() is one leveldb::WriteBatch written with sync=true when the Ready asks for it: the
 // hard state and every entry of the Ready reach the disk with one fsync (group commit). After a
@@ -18,6 +27,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/leveldb_options.h"
 #include "leveldb/db.h"
 #include "master/raft/storage.h"
 
@@ -36,11 +46,22 @@ class LevelDbStorage : public Storage {
   absl::Status Compact(const Snapshot& snapshot) override;
 
  private:
-  explicit LevelDbStorage(std::unique_ptr<leveldb::DB> db) : db_(std::move(db)) {}
-  // Reads the stored index range into first_index_/last_index_/snapshot_index_.
+  LevelDbStorage(std::string dir, std::unique_ptr<LevelDbResources> resources,
+                 std::unique_ptr<leveldb::DB> db)
+      : dir_(std::move(dir)), resources_(std::move(resources)), db_(std::move(db)) {}
+  // Reads the stored index range into first_index_/last_index_/snapshot_index_ and deletes
+  // snapshot data files that the database does not name (left by a crash).
   absl::Status LoadBounds();
+  absl::StatusOr<Snapshot> LoadSnapshotMetadata();
+  // Writes `snapshot`'s data to its file and adds to `batch` the keys that name it.
+  absl::Status StageSnapshot(const Snapshot& snapshot, leveldb::WriteBatch* batch);
+  // Deletes the data files of snapshots other than the one at `keep_index`.
+  void DeleteOtherSnapshotFiles(uint64_t keep_index);
+  std::string SnapshotPath(uint64_t index) const;
   absl::Status Write(leveldb::WriteBatch* batch, bool sync);
 
+  const std::string dir_;
+  std::unique_ptr<LevelDbResources> resources_;  // kRaftLogDbBudget; outlives db_
   std::unique_ptr<leveldb::DB> db_;
   uint64_t snapshot_index_ = 0;
   uint64_t first_index_ = 1;  // stored entries are [first_index_, last_index_]; empty if last < first

@@ -4,11 +4,14 @@
 
 #include <stdlib.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 
 #include "gtest/gtest.h"
+#include "leveldb/db.h"
 #include "master/raft/leveldb_storage.h"
 #include "tests/unit/raft/raft_test_util.h"
 
@@ -175,6 +178,87 @@ TEST(LevelDbStorage, RejectsEntriesWithAGap) {
   ASSERT_TRUE((*s)->Save(std::nullopt, std::nullopt, {MakeEntry(1, 1)}, true).ok());
   EXPECT_EQ((*s)->Save(std::nullopt, std::nullopt, {MakeEntry(3, 1)}, true).code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+// The names of the snapshot data files in a storage directory.
+std::vector<std::string> SnapshotFiles(const std::string& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind("snapshot-", 0) == 0) out.push_back(name);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// A snapshot's data is a file of its own: the newest one only, checked when read back.
+TEST(LevelDbStorage, SnapshotDataLivesInOneFile) {
+  TempDir dir;
+  {
+    auto s = LevelDbStorage::Open(dir.path());
+    ASSERT_TRUE(s.ok());
+    ASSERT_TRUE((*s)->Save(std::nullopt, std::nullopt, {MakeEntry(1, 1), MakeEntry(2, 1)}, true).ok());
+    ASSERT_TRUE((*s)->Compact(MakeSnapshot(1, 1, "state@1")).ok());
+    ASSERT_TRUE((*s)->Compact(MakeSnapshot(2, 1, "state@2")).ok());
+    EXPECT_EQ(SnapshotFiles(dir.path()),
+              (std::vector<std::string>{"snapshot-00000000000000000002.data"}));
+    // From the leader: replaces the local one.
+    ASSERT_TRUE((*s)->Save(MakeHardState(2, 0, 7), MakeSnapshot(7, 2, "state@7"), {}, true).ok());
+    EXPECT_EQ(SnapshotFiles(dir.path()),
+              (std::vector<std::string>{"snapshot-00000000000000000007.data"}));
+  }
+  // A crash between writing a new file and naming it leaves one that nobody names: dropped.
+  {
+    std::ofstream stray(dir.path() + "/snapshot-00000000000000000009.data");
+    stray << "unnamed";
+  }
+  {
+    auto s = LevelDbStorage::Open(dir.path());
+    ASSERT_TRUE(s.ok());
+    EXPECT_EQ(SnapshotFiles(dir.path()),
+              (std::vector<std::string>{"snapshot-00000000000000000007.data"}));
+    absl::StatusOr<PersistentState> st = (*s)->Load();
+    ASSERT_TRUE(st.ok()) << st.status();
+    EXPECT_EQ(st->snapshot.metadata().index(), 7u);
+    EXPECT_EQ(st->snapshot.metadata().configuration().members_size(), 1);
+    EXPECT_EQ(st->snapshot.data(), "state@7");
+  }
+  // Damaged data is DataLoss, not a silently different state.
+  {
+    std::fstream f(dir.path() + "/snapshot-00000000000000000007.data",
+                   std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(3);
+    f.put('X');
+  }
+  auto s = LevelDbStorage::Open(dir.path());
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ((*s)->Load().status().code(), absl::StatusCode::kDataLoss);
+}
+
+// A store written before snapshot data had a file of its own keeps its data inside "snapshot".
+TEST(LevelDbStorage, ReadsSnapshotDataStoredInTheDatabase) {
+  TempDir dir;
+  {
+    leveldb::Options options;
+    options.create_if_missing = true;
+    leveldb::DB* raw = nullptr;
+    ASSERT_TRUE(leveldb::DB::Open(options, dir.path(), &raw).ok());
+    std::unique_ptr<leveldb::DB> db(raw);
+    ASSERT_TRUE(db->Put(leveldb::WriteOptions(), "snapshot",
+                        MakeSnapshot(4, 2, "state@4").SerializeAsString())
+                    .ok());
+  }
+  auto s = LevelDbStorage::Open(dir.path());
+  ASSERT_TRUE(s.ok()) << s.status();
+  absl::StatusOr<PersistentState> st = (*s)->Load();
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(st->snapshot.metadata().index(), 4u);
+  EXPECT_EQ(st->snapshot.data(), "state@4");
+  // The next snapshot moves to the new layout.
+  ASSERT_TRUE((*s)->Compact(MakeSnapshot(5, 2, "state@5")).ok());
+  EXPECT_EQ((*s)->Load()->snapshot.data(), "state@5");
+  EXPECT_EQ(SnapshotFiles(dir.path()),
+            (std::vector<std::string>{"snapshot-00000000000000000005.data"}));
 }
 
 // A RaftNode restarted on LevelDB storage picks up where it was.

@@ -1,0 +1,62 @@
+// The LevelDB options of every database a dfs process opens, with their memory stated in one
+// place (issue 9: a master's memory must not grow with the number of files).
+//
+// LevelDB's memory per open database is bounded by these options, not by the data it holds:
+//   - block_cache_bytes: data blocks kept after reads (LRU; LevelDB's own default is 8 MiB);
+//   - max_open_files: each open table keeps its index block (and filter block, none here) in the
+//     table cache, so this bounds index memory (LevelDB reserves 10 of them for its own files);
+//   - write_buffer_bytes: the memtable; up to two exist at once (one being flushed);
+// plus a compaction's buffers (a few blocks) while one runs.
+//
+// On the default Env, table files are read with pread rather than LevelDB's default mmap: a
+// mapped table's pages count in the process's RSS for as long as the table is open, so RSS grew
+// with the database (12 MiB of mapped tables at 300k files, all in the metadata store), outside
+// any budget. Read with pread, a block lives in the block cache (bounded above) and the kernel's
+// page cache (shared, reclaimable, not ours).
+//
+// Thread safety: a LevelDbResources is built before its database opens and must outlive it;
+// LevelDB uses the cache from any thread.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+
+#include "leveldb/cache.h"
+#include "leveldb/env.h"
+#include "leveldb/options.h"
+
+namespace dfs {
+
+struct LevelDbBudget {
+  size_t block_cache_bytes;
+  int max_open_files;
+  size_t write_buffer_bytes;
+};
+
+// The master's namespace and chunk map (master/meta_store.h): point reads (lookups, getattr) and
+// short scans (readdir) want a cache of hot blocks; 8 MiB is LevelDB's default, stated here.
+inline constexpr LevelDbBudget kMetaDbBudget{8 << 20, 256, 4 << 20};
+// The master's Raft log (master/raft/leveldb_storage.h): written once, read back only at startup
+// and by a lagging follower's catch-up (recent entries, still in the memtable or the newest
+// tables), so its cache stays small.
+inline constexpr LevelDbBudget kRaftLogDbBudget{1 << 20, 64, 4 << 20};
+
+// Options for a database within `budget`, and the cache they point to (LevelDB does not own it).
+class LevelDbResources {
+ public:
+  // `env`: as leveldb::Options::env (not owned; used as it is, e.g. an in-memory Env in tests);
+  // null for the default Env with pread-based table reads.
+  explicit LevelDbResources(const LevelDbBudget& budget, leveldb::Env* env = nullptr);
+  ~LevelDbResources();
+  LevelDbResources(const LevelDbResources&) = delete;
+  LevelDbResources& operator=(const LevelDbResources&) = delete;
+
+  const leveldb::Options& options() const { return options_; }
+
+ private:
+  std::unique_ptr<leveldb::Env> default_env_;  // set when no Env was given
+  std::unique_ptr<leveldb::Cache> block_cache_;
+  leveldb::Options options_;
+};
+
+}  // namespace dfs
