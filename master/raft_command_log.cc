@@ -50,7 +50,6 @@ absl::StatusOr<std::unique_ptr<RaftCommandLog>> RaftCommandLog::Open(
   DFS_RETURN_IF_ERROR(ro.Validate());
   log->node_ = std::make_unique<raft::RaftNode>(ro, state);
   log->last_snapshot_index_ = snapshot_index;
-  log->durable_index_ = state.entries.empty() ? snapshot_index : state.entries.back().index();
   {
     std::lock_guard<std::mutex> lock(log->mu_);
     for (const raft::Member& m : ro.initial_members) {
@@ -237,28 +236,11 @@ void RaftCommandLog::HandleReady(raft::Ready ready) {
   }
   // 0. A leader's appends go out first: the followers' fsyncs overlap ours.
   SendMessages(ready, /*before_persist=*/true);
-  // 1. Apply the committed entries already durable here, so that their proposers are answered
-  //    without waiting for this Ready's fsync (which holds only newer entries).
-  size_t applied_early = 0;
-  if (!ready.snapshot) {
-    const uint64_t rewritten_from =
-        ready.entries.empty() ? UINT64_MAX : ready.entries.front().index();
-    for (const raft::Entry& entry : ready.committed_entries) {
-      if (entry.index() > durable_index_ || entry.index() >= rewritten_from) break;
-      ApplyEntry(entry);
-      ++applied_early;
-    }
-  }
-  // 2. Persist (one synced batch: the group commit), fail-stop on error.
+  // 1. Persist (one synced batch: the group commit), fail-stop on error.
   DFS_CHECK_OK(storage_->SaveReady(ready));
-  if (!ready.entries.empty()) {
-    durable_index_ = ready.entries.back().index();
-  } else if (ready.snapshot) {
-    durable_index_ = ready.snapshot->metadata().index();
-  }
-  // 3. Send the rest (votes and acks vouch for what is now durable).
+  // 2. Send the rest (votes and acks vouch for what is now durable).
   SendMessages(ready, /*before_persist=*/false);
-  // 4. Apply the rest.
+  // 3. Apply.
   if (ready.snapshot) {
     const uint64_t index = ready.snapshot->metadata().index();
     DFS_CHECK_OK(sm_->Restore(index, ready.snapshot->data()));
@@ -269,9 +251,7 @@ void RaftCommandLog::HandleReady(raft::Ready ready) {
     }
     DFS_LOG(INFO) << "installed snapshot at index " << index;
   }
-  for (size_t i = applied_early; i < ready.committed_entries.size(); ++i) {
-    ApplyEntry(ready.committed_entries[i]);
-  }
+  for (const raft::Entry& entry : ready.committed_entries) ApplyEntry(entry);
   for (const raft::ReadState& rs : ready.read_states) {
     auto it = reads_.find(rs.context);
     if (it != reads_.end()) it->second->index = rs.index;
@@ -295,7 +275,7 @@ void RaftCommandLog::HandleReady(raft::Ready ready) {
                     << node_->term() << ", leader " << AddressOf(ready.soft_state->leader);
     }
   }
-  // 5. Advance.
+  // 4. Advance.
   node_->Advance(ready);
 }
 

@@ -2,8 +2,6 @@
 // (master/raft/raft_node.h) with real time (a tick every tick_ms), a durable LevelDB log
 // (master/raft/leveldb_storage.h), gRPC transport (raft_transport.h) and the namespace state
 // machine, following the core's persist -> send -> apply -> advance contract on one loop thread.
-// Committed entries that are already durable here are applied before the Ready's persist, so a
-// commit is answered without waiting for the fsync of newer entries.
 //
 // Proposals from any thread queue up and enter the core together, so all of them share one fsync
 // (group commit). A proposal completes when its (index, term) is applied; if another entry lands
@@ -136,7 +134,6 @@ class RaftCommandLog : public CommandLog {
   std::map<std::string, std::shared_ptr<PendingRead>> reads_;  // by context
   uint64_t next_read_ = 0;
   uint64_t last_snapshot_index_ = 0;
-  uint64_t durable_index_ = 0;  // last log index this node has persisted
   std::thread loop_;
 };
 
