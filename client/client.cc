@@ -214,6 +214,8 @@ absl::StatusOr<CommitWriteResponse> Client::CommitWrite(uint64_t inode, bool app
   request.set_offset(offset);
   FillContent(data, request.mutable_extents(), request.mutable_new_chunks());
   request.set_length(data.length);
+  static metrics::Histogram* const latency = WriteStageLatency("commit");
+  metrics::ScopedTimer timer(latency);
   return master_.Call(&Stub::CommitWrite, std::move(request));
 }
 

@@ -314,6 +314,17 @@ grpc::Status MasterServiceImpl::AllocateChunk(grpc::ServerContext* context,
   if (!chunk_id.ok()) return Reply(context, chunk_id.status());
   response->set_chunk_id(*chunk_id);
   for (auto& node : *pipeline) *response->add_pipeline() = std::move(node);
+  // Chunks the client reserves for its next small writes, placed one by one as if asked for
+  // separately. Best effort: the first failure ends them, the client then asks again later.
+  for (uint32_t i = 0; i < request->extra(); ++i) {
+    auto more_pipeline = ctx_.datanodes->Place(ctx_.replication, request->size_hint(), exclude);
+    if (!more_pipeline.ok()) break;
+    auto more_id = chunk_ids_.Next();
+    if (!more_id.ok()) break;
+    AllocatedChunk* extra = response->add_extra();
+    extra->set_chunk_id(*more_id);
+    for (auto& node : *more_pipeline) *extra->add_pipeline() = std::move(node);
+  }
   return grpc::Status::OK;
 }
 
