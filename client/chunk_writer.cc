@@ -80,7 +80,8 @@ absl::Status ChunkWriter::Pump(bool flush) {
       }
     }
     size_t piece = std::min(unsent, options_.piece_bytes);
-    status = pipeline_->Write(absl::string_view(buffer_).substr(sent_, piece));
+    status = pipeline_->Write(absl::string_view(buffer_).substr(sent_, piece),
+                              /*last=*/flush && piece == unsent);
     if (!status.ok()) {
       DFS_RETURN_IF_ERROR(Recover(status));
       continue;

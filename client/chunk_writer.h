@@ -43,8 +43,9 @@ class ChunkPipeline {
   virtual uint64_t chunk_id() const = 0;
   // The datanodes of the chain, first one first.
   virtual const std::vector<DatanodeInfo>& nodes() const = 0;
-  // Sends the next piece of the chunk. An error means the pipeline is broken.
-  virtual absl::Status Write(absl::string_view piece) = 0;
+  // Sends the next piece of the chunk; `last` says that no piece follows (Finish comes next),
+  // so the end of the stream can travel with it. An error means the pipeline is broken.
+  virtual absl::Status Write(absl::string_view piece, bool last) = 0;
   // Ends the stream and waits until every replica has the chunk durably.
   virtual absl::StatusOr<SealedChunk> Finish() = 0;
 };

@@ -116,17 +116,30 @@ absl::StatusOr<std::vector<DirEntry>> Client::ReadDir(uint64_t inode) {
   return entries;
 }
 
-absl::StatusOr<Attr> Client::Mkdir(uint64_t parent, absl::string_view name, uint32_t mode) {
+namespace {
+
+Attr NewInodeAttr(AttrResponse& response, Attr* parent_attr) {
+  if (parent_attr != nullptr && response.has_parent_attr()) {
+    *parent_attr = std::move(*response.mutable_parent_attr());
+  }
+  return std::move(*response.mutable_attr());
+}
+
+}  // namespace
+
+absl::StatusOr<Attr> Client::Mkdir(uint64_t parent, absl::string_view name, uint32_t mode,
+                                   Attr* parent_attr) {
   MkdirRequest request;
   request.set_parent(parent);
   request.set_name(std::string(name));
   request.set_mode(mode);
   DFS_ASSIGN_OR_RETURN(AttrResponse response, master_.Call(&Stub::Mkdir, std::move(request)));
-  return response.attr();
+  return NewInodeAttr(response, parent_attr);
 }
 
 absl::StatusOr<Attr> Client::Create(uint64_t parent, absl::string_view name,
-                                    const CreateOptions& options, const WrittenData& content) {
+                                    const CreateOptions& options, const WrittenData& content,
+                                    Attr* parent_attr) {
   CreateRequest request;
   request.set_parent(parent);
   request.set_name(std::string(name));
@@ -136,17 +149,17 @@ absl::StatusOr<Attr> Client::Create(uint64_t parent, absl::string_view name,
   FillContent(content, request.mutable_extents(), request.mutable_new_chunks());
   request.set_size(content.length);
   DFS_ASSIGN_OR_RETURN(AttrResponse response, master_.Call(&Stub::Create, std::move(request)));
-  return response.attr();
+  return NewInodeAttr(response, parent_attr);
 }
 
 absl::StatusOr<Attr> Client::Symlink(uint64_t parent, absl::string_view name,
-                                     absl::string_view target) {
+                                     absl::string_view target, Attr* parent_attr) {
   SymlinkRequest request;
   request.set_parent(parent);
   request.set_name(std::string(name));
   request.set_target(std::string(target));
   DFS_ASSIGN_OR_RETURN(AttrResponse response, master_.Call(&Stub::Symlink, std::move(request)));
-  return response.attr();
+  return NewInodeAttr(response, parent_attr);
 }
 
 absl::StatusOr<Attr> Client::Link(uint64_t inode, uint64_t new_parent,
@@ -214,6 +227,8 @@ absl::StatusOr<CommitWriteResponse> Client::CommitWrite(uint64_t inode, bool app
   request.set_offset(offset);
   FillContent(data, request.mutable_extents(), request.mutable_new_chunks());
   request.set_length(data.length);
+  static metrics::Histogram* const latency = WriteStageLatency("commit");
+  metrics::ScopedTimer timer(latency);
   return master_.Call(&Stub::CommitWrite, std::move(request));
 }
 

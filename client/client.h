@@ -110,12 +110,17 @@ class Client {
   absl::StatusOr<std::vector<DirEntry>> ReadDir(uint64_t inode);
   // New inodes belong to the caller (client/caller.h), with the parent's group in a setgid
   // directory.
-  absl::StatusOr<Attr> Mkdir(uint64_t parent, absl::string_view name, uint32_t mode);
+  // Mkdir, Create and Symlink fill `parent_attr` (when given and the master sent them) with the
+  // parent's attributes after the change.
+  absl::StatusOr<Attr> Mkdir(uint64_t parent, absl::string_view name, uint32_t mode,
+                             Attr* parent_attr = nullptr);
   // Creates a regular file with `content` (from a ChunkWriter; empty for an empty file) in one
   // atomic command.
   absl::StatusOr<Attr> Create(uint64_t parent, absl::string_view name,
-                              const CreateOptions& options, const WrittenData& content = {});
-  absl::StatusOr<Attr> Symlink(uint64_t parent, absl::string_view name, absl::string_view target);
+                              const CreateOptions& options, const WrittenData& content = {},
+                              Attr* parent_attr = nullptr);
+  absl::StatusOr<Attr> Symlink(uint64_t parent, absl::string_view name, absl::string_view target,
+                               Attr* parent_attr = nullptr);
   absl::StatusOr<Attr> Link(uint64_t inode, uint64_t new_parent, absl::string_view new_name);
   // `keep_orphan`: the caller still has the file open, so at zero links the master keeps the
   // inode (an orphan, readable and writable by inode number) until ReleaseOrphan.

@@ -40,6 +40,12 @@ absl::Status ClientOptions::Validate() const {
   if (chunk_size_bytes < 4096 || chunk_size_bytes > (1ull << 30)) {
     return absl::InvalidArgumentError("chunk_size_bytes must be in [4 KiB, 1 GiB]");
   }
+  if (chunk_reserve_count < 0 || chunk_reserve_count > 64) {
+    return absl::InvalidArgumentError("chunk_reserve_count must be in [0, 64]");
+  }
+  if (chunk_reserve_ttl_ms < 0) {
+    return absl::InvalidArgumentError("chunk_reserve_ttl_ms must not be negative");
+  }
   if (caller && caller->groups_size() > kMaxCallerGroups) {
     return absl::InvalidArgumentError("caller has too many supplementary groups");
   }

@@ -29,6 +29,13 @@ struct ClientOptions {
   // sets it to op_timeout_ms so that a write to an unreachable cluster fails within about one
   // deadline.
   int64_t write_retry_deadline_ms = 0;
+  // Chunk reservations (client/chunk_reservations.h): when a small chunk (at most
+  // chunk_reserve_max_bytes) needs a fresh allocation, this many more are allocated by the same
+  // AllocateChunk call and used by the next small chunks while younger than
+  // chunk_reserve_ttl_ms, saving their round trips to the master. 0 turns reservations off.
+  int chunk_reserve_count = 16;
+  uint64_t chunk_reserve_max_bytes = 1 << 20;
+  int64_t chunk_reserve_ttl_ms = 2000;
   // Who this client acts for, sent with every request the master checks permissions for (and
   // the owner of what it creates). The process's identity by default; nullopt sends none (the
   // master then checks nothing: dfs-fuse names each request's process instead, see

@@ -28,7 +28,10 @@ namespace {
 constexpr uint64_t kFooterMagic = 0x314b4e4843534644ull;  // "DFSCHNK1" read as little-endian
 constexpr uint32_t kFormatVersion = 1;
 constexpr char kChunkSuffix[] = ".chunk";
-constexpr char kTmpSuffix[] = ".tmp";
+// A chunk file is created without read permission and given it when sealed: after a crash, a
+// file still without it is a chunk whose write never finished, not a damaged sealed chunk.
+constexpr mode_t kUnsealedMode = 0200;
+constexpr mode_t kSealedMode = 0644;
 constexpr size_t kNodeIdChars = 32;
 
 void PutFixed32LE(std::string* out, uint32_t value) {
@@ -118,8 +121,9 @@ absl::StatusOr<std::vector<std::string>> ListDir(const std::string& path) {
 // ---------------------------------------------------------------------------------------------
 // ChunkWriter
 
-ChunkWriter::ChunkWriter(ChunkStore* store, uint64_t chunk_id, std::string tmp_path, int fd)
-    : store_(store), chunk_id_(chunk_id), tmp_path_(std::move(tmp_path)), fd_(fd) {}
+ChunkWriter::ChunkWriter(ChunkStore* store, uint64_t chunk_id, std::string path, int fd,
+                         int dir_fd)
+    : store_(store), chunk_id_(chunk_id), path_(std::move(path)), fd_(fd), dir_fd_(dir_fd) {}
 
 ChunkWriter::~ChunkWriter() { Abort(); }
 
@@ -128,7 +132,7 @@ absl::Status ChunkWriter::WriteAll(std::string_view data) {
     ssize_t n = ::write(fd_, data.data(), data.size());
     if (n < 0) {
       if (errno == EINTR) continue;
-      return ErrnoStatus(errno, "write " + tmp_path_);
+      return ErrnoStatus(errno, "write " + path_);
     }
     data.remove_prefix(static_cast<size_t>(n));
   }
@@ -166,7 +170,7 @@ absl::StatusOr<ChunkMeta> ChunkWriter::Commit() {
   if (fd_ < 0) return absl::FailedPreconditionError("chunk writer already finished");
   absl::StatusOr<ChunkMeta> meta = CommitInternal();
   // CommitInternal closed the descriptor; on failure the temp file may still exist.
-  if (!meta.ok()) ::unlink(tmp_path_.c_str());
+  if (!meta.ok()) ::unlink(path_.c_str());
   return meta;
 }
 
@@ -189,26 +193,34 @@ absl::StatusOr<ChunkMeta> ChunkWriter::CommitInternal() {
     PutFixed32LE(&trailer, Crc32c(trailer));
     status = WriteAll(trailer);
   }
-  // fsync before rename: after a crash the final name must never point at unwritten data.
-  if (status.ok() && ::fsync(fd_) != 0) status = ErrnoStatus(errno, "fsync " + tmp_path_);
-  if (::close(fd_) != 0 && status.ok()) status = ErrnoStatus(errno, "close " + tmp_path_);
+  // Sealed, then synced: a file that has its read permission after a crash went through here
+  // (the fsync also makes the mode change durable, which fdatasync would not).
+  if (status.ok() && ::fchmod(fd_, kSealedMode) != 0) status = ErrnoStatus(errno, "chmod " + path_);
+  if (status.ok() && ::fsync(fd_) != 0) status = ErrnoStatus(errno, "fsync " + path_);
+  if (::close(fd_) != 0 && status.ok()) status = ErrnoStatus(errno, "close " + path_);
   fd_ = -1;
+  // The file's name is durable only once its directory is synced; until then do not
+  // acknowledge. (On ext4 the file's fsync has usually committed it already, so this is cheap.)
+  if (status.ok() && ::fsync(dir_fd_) != 0) {
+    status = ErrnoStatus(errno, "fsync directory of " + path_);
+  }
   DFS_RETURN_IF_ERROR(status);
 
   ChunkMeta meta;
   meta.length = length_;
   meta.crc32c = chunk_crc_;
   meta.file_bytes = ChunkFileBytes(length_);
-  DFS_RETURN_IF_ERROR(store_->Install(chunk_id_, tmp_path_, meta));
+  DFS_RETURN_IF_ERROR(store_->Install(chunk_id_, meta));
   return meta;
 }
 
 void ChunkWriter::Abort() {
+  // The file is this writer's own (created with O_EXCL) and not yet in the store's map.
   if (fd_ < 0) return;
   ::close(fd_);
   fd_ = -1;
-  if (::unlink(tmp_path_.c_str()) != 0 && errno != ENOENT) {
-    DFS_LOG(WARNING) << "cannot remove " << tmp_path_ << ": " << std::strerror(errno);
+  if (::unlink(path_.c_str()) != 0 && errno != ENOENT) {
+    DFS_LOG(WARNING) << "cannot remove " << path_ << ": " << std::strerror(errno);
   }
 }
 
@@ -296,9 +308,14 @@ absl::StatusOr<std::string> ChunkReader::Read(uint64_t offset, uint64_t length) 
 // ChunkStore
 
 ChunkStore::ChunkStore(std::string data_dir, uint64_t seed)
-    : data_dir_(std::move(data_dir)), random_(seed) {}
+    : data_dir_(std::move(data_dir)), random_(seed) {
+  subdir_fds_.fill(-1);
+}
 
 ChunkStore::~ChunkStore() {
+  for (int fd : subdir_fds_) {
+    if (fd >= 0) ::close(fd);
+  }
   if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
 }
 
@@ -363,6 +380,7 @@ absl::Status ChunkStore::LoadOrCreateNodeId() {
 }
 
 absl::Status ChunkStore::RemoveTempFiles() {
+  // Chunks are written under their final names now; tmp/ only holds what older versions left.
   const std::string tmp_dir = data_dir_ + "/tmp";
   DFS_ASSIGN_OR_RETURN(std::vector<std::string> names, ListDir(tmp_dir));
   for (const std::string& name : names) {
@@ -394,6 +412,15 @@ absl::Status ChunkStore::ScanChunks() {
       uint64_t chunk_id = 0;
       if (!ParseChunkFileName(name, kChunkSuffix, &chunk_id) || SubdirPath(chunk_id) != subdir) {
         DFS_LOG(WARNING) << "ignoring unexpected file " << path;
+        continue;
+      }
+      struct stat st;
+      if (::stat(path.c_str(), &st) != 0) return ErrnoStatus(errno, "stat " + path);
+      if ((st.st_mode & S_IRUSR) == 0) {
+        // Never sealed, so never acknowledged: a write cut short by a crash. Garbage.
+        if (::unlink(path.c_str()) != 0) return ErrnoStatus(errno, "unlink " + path);
+        DFS_LOG(INFO) << "removed unsealed chunk file " << path << " (" << st.st_size
+                      << " bytes)";
         continue;
       }
       int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -438,63 +465,67 @@ std::string ChunkStore::ChunkPath(uint64_t chunk_id) const {
 }
 
 absl::StatusOr<std::unique_ptr<ChunkWriter>> ChunkStore::OpenWriter(uint64_t chunk_id) {
-  std::string tmp_path;
-  {
-    absl::MutexLock lock(&mu_);
-    if (chunks_.count(chunk_id) > 0) {
-      return absl::AlreadyExistsError(absl::StrFormat("chunk %016x already stored", chunk_id));
-    }
-    tmp_path = absl::StrFormat("%s/tmp/%s.%016x%s", data_dir_, ChunkFileName(chunk_id),
-                               random_.Next(), kTmpSuffix);
+  if (Contains(chunk_id)) {
+    return absl::AlreadyExistsError(absl::StrFormat("chunk %016x already stored", chunk_id));
   }
-  int fd = ::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) return ErrnoStatus(errno, "create " + tmp_path);
-  return std::unique_ptr<ChunkWriter>(new ChunkWriter(this, chunk_id, tmp_path, fd));
+  DFS_ASSIGN_OR_RETURN(int dir_fd, SubdirFd(chunk_id));
+  // The final name, without read permission until sealed. O_EXCL makes a second writer of the
+  // same chunk (or a leftover file) fail here instead of racing the first.
+  const std::string path = ChunkPath(chunk_id);
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, kUnsealedMode);
+  if (fd < 0) {
+    if (errno == EEXIST) {
+      return absl::AlreadyExistsError(
+          absl::StrFormat("chunk %016x is already stored or being written", chunk_id));
+    }
+    return ErrnoStatus(errno, "create " + path);
+  }
+  return std::unique_ptr<ChunkWriter>(new ChunkWriter(this, chunk_id, path, fd, dir_fd));
 }
 
-absl::Status ChunkStore::Install(uint64_t chunk_id, const std::string& tmp_path,
-                                 const ChunkMeta& meta) {
-  const std::string path = ChunkPath(chunk_id);
-  DFS_RETURN_IF_ERROR(EnsureSubdir(chunk_id));
-  {
-    // Checking and renaming under one lock makes "one commit wins" exact when two writers race.
-    absl::MutexLock lock(&mu_);
-    if (chunks_.count(chunk_id) > 0) {
-      return absl::AlreadyExistsError(absl::StrFormat("chunk %016x already stored", chunk_id));
-    }
-    if (::rename(tmp_path.c_str(), path.c_str()) != 0) {
-      return ErrnoStatus(errno, "rename " + tmp_path + " to " + path);
-    }
-    chunks_[chunk_id] = meta;
-    used_bytes_ += meta.file_bytes;
-  }
-  // The rename is durable only once the directory is synced; until then do not acknowledge.
-  absl::Status status = FsyncDir(SubdirPath(chunk_id));
-  if (!status.ok()) {
-    Delete(chunk_id).IgnoreError();
-    return status;
-  }
+absl::Status ChunkStore::Install(uint64_t chunk_id, const ChunkMeta& meta) {
+  absl::MutexLock lock(&mu_);
+  // The file was created with O_EXCL and is not in the map until now: nobody else can have
+  // installed this chunk meanwhile.
+  DFS_CHECK(chunks_.count(chunk_id) == 0);
+  chunks_[chunk_id] = meta;
+  used_bytes_ += meta.file_bytes;
   return absl::OkStatus();
 }
 
-absl::Status ChunkStore::EnsureSubdir(uint64_t chunk_id) {
+absl::StatusOr<int> ChunkStore::SubdirFd(uint64_t chunk_id) {
   const int index = static_cast<int>(chunk_id & 0xff);
   {
     absl::MutexLock lock(&mu_);
-    if (subdirs_.test(index)) return absl::OkStatus();
+    if (subdir_fds_[index] >= 0) return subdir_fds_[index];
   }
   // Created on first use rather than all 256 up front: mkdir is slow on some file systems and
   // most small clusters never fill them all.
   const std::string subdir = SubdirPath(chunk_id);
-  if (::mkdir(subdir.c_str(), 0755) != 0 && errno != EEXIST) {
-    return ErrnoStatus(errno, "mkdir " + subdir);
+  bool known;
+  {
+    absl::MutexLock lock(&mu_);
+    known = subdirs_.test(index);
   }
-  // Whether we or a racing writer created it, its entry must be durable before a chunk in it is
-  // acknowledged.
-  DFS_RETURN_IF_ERROR(FsyncDir(data_dir_ + "/chunks"));
+  if (!known) {
+    if (::mkdir(subdir.c_str(), 0755) != 0 && errno != EEXIST) {
+      return ErrnoStatus(errno, "mkdir " + subdir);
+    }
+    // Whether we or a racing writer created it, its entry must be durable before a chunk in it
+    // is acknowledged.
+    DFS_RETURN_IF_ERROR(FsyncDir(data_dir_ + "/chunks"));
+  }
+  // Kept open for the store's lifetime: every chunk written into it syncs it.
+  int fd = ::open(subdir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus(errno, "open " + subdir);
   absl::MutexLock lock(&mu_);
   subdirs_.set(index);
-  return absl::OkStatus();
+  if (subdir_fds_[index] >= 0) {
+    ::close(fd);  // a racing writer opened it first
+  } else {
+    subdir_fds_[index] = fd;
+  }
+  return subdir_fds_[index];
 }
 
 absl::StatusOr<std::unique_ptr<ChunkReader>> ChunkStore::OpenReader(uint64_t chunk_id) {

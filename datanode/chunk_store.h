@@ -1,10 +1,13 @@
 // ChunkStore: the datanode's local storage of immutable chunks, one file per chunk.
 //
 // Layout under the data directory:
-//   chunks/<xx>/<id>.chunk   a sealed chunk; <id> is the chunk id as 16 lowercase hex digits and
-//                            <xx> its last two digits (up to 256 subdirectories, created on first
-//                            use, keep directories small)
-//   tmp/<id>.<random>.tmp    a chunk being written; removed on abort and at startup
+//   chunks/<xx>/<id>.chunk   a chunk; <id> is the chunk id as 16 lowercase hex digits and <xx>
+//                            its last two digits (up to 256 subdirectories, created on first
+//                            use, keep directories small). A chunk is written under this name
+//                            with mode 0200 and gets 0644 when sealed: a file without the
+//                            owner's read bit is an unfinished write, removed on abort and at
+//                            startup; it is never listed or served.
+//   tmp/                     unused; files in it (left by older versions) are removed at startup
 //   corrupt/                 chunk files whose trailer did not verify at startup (kept for
 //                            inspection, no longer served)
 //   DATANODE_ID              this node's stable id: 32 random hex characters
@@ -26,6 +29,7 @@
 // a time; both must not outlive the store that made them.
 #pragma once
 
+#include <array>
 #include <bitset>
 #include <cstdint>
 #include <map>
@@ -51,9 +55,9 @@ struct ChunkMeta {
   uint64_t file_bytes = 0;  // size of the chunk file (data + CRCs + footer)
 };
 
-// Streams one new chunk to a temp file. Append any number of times, then Commit() to seal it, or
-// Abort(). Destroying an uncommitted writer aborts it, so an error return path never leaves a
-// half-written chunk behind.
+// Streams one new chunk into its (unsealed) file. Append any number of times, then Commit() to
+// seal it, or Abort(). Destroying an uncommitted writer aborts it, so an error return path never
+// leaves a half-written chunk behind.
 class ChunkWriter {
  public:
   ChunkWriter(const ChunkWriter&) = delete;
@@ -64,12 +68,12 @@ class ChunkWriter {
   // kept in memory, never the data.
   absl::Status Append(std::string_view data);
 
-  // Writes the trailer, fsyncs, renames the file into place and fsyncs its directory: on success
-  // the chunk is durable and visible to readers. AlreadyExists if the chunk id is already stored
-  // (the temp file is removed). The writer is finished after Commit, whatever the outcome.
+  // Writes the trailer, seals the file (its mode), fsyncs it and its directory: on success the
+  // chunk is durable under its name and visible to readers. On failure the file is removed. The
+  // writer is finished after Commit, whatever the outcome.
   absl::StatusOr<ChunkMeta> Commit();
 
-  // Removes the temp file. Idempotent; a no-op after Commit.
+  // Removes the unsealed file. Idempotent; a no-op after Commit.
   void Abort();
 
   uint64_t chunk_id() const { return chunk_id_; }
@@ -77,15 +81,17 @@ class ChunkWriter {
 
  private:
   friend class ChunkStore;
-  ChunkWriter(ChunkStore* store, uint64_t chunk_id, std::string tmp_path, int fd);
+  // `dir_fd` is the chunk's directory, owned by the store.
+  ChunkWriter(ChunkStore* store, uint64_t chunk_id, std::string path, int fd, int dir_fd);
 
   absl::Status WriteAll(std::string_view data);
   absl::StatusOr<ChunkMeta> CommitInternal();
 
   ChunkStore* const store_;
   const uint64_t chunk_id_;
-  const std::string tmp_path_;
+  const std::string path_;
   int fd_;  // -1 once finished
+  const int dir_fd_;
   uint64_t length_ = 0;
   uint32_t chunk_crc_ = 0;
   uint32_t block_crc_ = 0;            // CRC of the bytes of the current, unfinished block
@@ -136,8 +142,8 @@ class ChunkStore {
   static constexpr uint64_t kFooterBytes = 40;
 
   // Opens (creating if needed) the store in `data_dir`: takes the directory lock, creates or reads
-  // DATANODE_ID, removes leftover temp files and scans the chunk files into memory (chunks whose
-  // trailer does not verify are moved to corrupt/). `seed` drives temp-file names and, on first
+  // DATANODE_ID, removes leftover temp files and unsealed chunk files, and scans the chunk files
+  // into memory (sealed chunks whose trailer does not verify are moved to corrupt/). `seed` drives temp-file names and, on first
   // start, the node id: pass a fresh seed per process (SeedFromEntropy) so ids differ.
   static absl::StatusOr<std::unique_ptr<ChunkStore>> Open(const std::string& data_dir,
                                                           uint64_t seed);
@@ -150,8 +156,7 @@ class ChunkStore {
   const std::string& node_id() const { return node_id_; }
   const std::string& data_dir() const { return data_dir_; }
 
-  // Starts writing chunk `chunk_id`. AlreadyExists if it is already stored (checked again at
-  // Commit, since two writers for one id may race).
+  // Starts writing chunk `chunk_id`. AlreadyExists if it is already stored or being written.
   absl::StatusOr<std::unique_ptr<ChunkWriter>> OpenWriter(uint64_t chunk_id);
 
   // Opens a sealed chunk for reading. NotFound for an unknown chunk; DataLoss if its file is
@@ -185,11 +190,11 @@ class ChunkStore {
   absl::Status RemoveTempFiles();
   absl::Status ScanChunks();
   std::string SubdirPath(uint64_t chunk_id) const;
-  // Creates the chunk's subdirectory (durably) if it does not exist yet.
-  absl::Status EnsureSubdir(uint64_t chunk_id);
+  // A descriptor of the chunk's subdirectory, created (durably) if it does not exist yet.
+  absl::StatusOr<int> SubdirFd(uint64_t chunk_id);
 
-  // Called by ChunkWriter::Commit with a fully written, fsynced temp file.
-  absl::Status Install(uint64_t chunk_id, const std::string& tmp_path, const ChunkMeta& meta);
+  // Called by ChunkWriter::Commit once the chunk's file is sealed and durable.
+  absl::Status Install(uint64_t chunk_id, const ChunkMeta& meta);
 
   const std::string data_dir_;
   std::string node_id_;
@@ -199,6 +204,8 @@ class ChunkStore {
   std::map<uint64_t, ChunkMeta> chunks_ ABSL_GUARDED_BY(mu_);
   uint64_t used_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   std::bitset<256> subdirs_ ABSL_GUARDED_BY(mu_);  // chunks/<xx> known to exist
+  // Open descriptors of chunks/<xx> (-1 until first used), closed with the store.
+  std::array<int, 256> subdir_fds_ ABSL_GUARDED_BY(mu_);
   Random random_ ABSL_GUARDED_BY(mu_);
 };
 

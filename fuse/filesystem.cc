@@ -40,6 +40,30 @@ absl::StatusOr<T> StaleIfGone(absl::StatusOr<T> result) {
   return StaleIfGone(result.status());
 }
 
+// One change of a directory by this mount, for DirAttrCache: begun on construction, ended on
+// destruction, with the directory's attributes afterwards if the change succeeded and the
+// master sent them.
+class DirChange {
+ public:
+  DirChange(DirAttrCache* cache, uint64_t dir) : cache_(cache), ticket_(cache->Begin(dir)) {}
+  ~DirChange() {
+    cache_->End(ticket_, succeeded_ && parent_attr_.inode() == ticket_.dir ? &parent_attr_
+                                                                            : nullptr);
+  }
+  DirChange(const DirChange&) = delete;
+  DirChange& operator=(const DirChange&) = delete;
+
+  // Where the client puts the directory's attributes.
+  Attr* parent_attr() { return &parent_attr_; }
+  void Succeeded() { succeeded_ = true; }
+
+ private:
+  DirAttrCache* const cache_;
+  const DirAttrCache::Ticket ticket_;
+  Attr parent_attr_;
+  bool succeeded_ = false;
+};
+
 }  // namespace
 
 // Per-inode state of this mount. The counters are guarded by FileSystem::table_mu_, the write
@@ -179,7 +203,8 @@ FileSystem::FileSystem(Client* client, KernelCache* kernel, const FileSystemOpti
       kernel_(kernel),
       options_(options),
       clock_(clock),
-      prefetch_pool_(options.prefetch_threads) {}
+      prefetch_pool_(options.prefetch_threads),
+      dir_attrs_(options.dir_attr_reuse_ms, clock) {}
 
 FileSystem::~FileSystem() = default;
 
@@ -323,6 +348,8 @@ absl::StatusOr<Attr> FileSystem::Lookup(uint64_t parent, absl::string_view name)
 }
 
 absl::StatusOr<Attr> FileSystem::GetAttr(uint64_t inode) {
+  // The kernel asks for a directory's attributes after each change it sees in it.
+  if (std::optional<Attr> kept = dir_attrs_.Take(inode)) return *std::move(kept);
   DFS_ASSIGN_OR_RETURN(Attr attr, StaleIfGone(client_->GetAttr(inode)));
   NoteAttr(attr);
   if (std::shared_ptr<InodeState> state = FindState(inode)) {
@@ -333,6 +360,7 @@ absl::StatusOr<Attr> FileSystem::GetAttr(uint64_t inode) {
 }
 
 absl::StatusOr<Attr> FileSystem::SetAttr(uint64_t inode, const AttrChanges& changes) {
+  DirChange change(&dir_attrs_, inode);
   std::shared_ptr<InodeState> state = FindState(inode);
   if (state == nullptr) {
     DFS_ASSIGN_OR_RETURN(Attr attr, StaleIfGone(client_->SetAttr(inode, changes)));
@@ -360,7 +388,10 @@ absl::StatusOr<std::string> FileSystem::ReadLink(uint64_t inode) {
 absl::StatusOr<Attr> FileSystem::Mkdir(uint64_t parent, absl::string_view name,
                                        uint32_t mode) {
   DFS_RETURN_IF_ERROR(CheckName(name));
-  DFS_ASSIGN_OR_RETURN(Attr attr, client_->Mkdir(parent, name, mode & 07777));
+  DirChange change(&dir_attrs_, parent);
+  DFS_ASSIGN_OR_RETURN(Attr attr,
+                       client_->Mkdir(parent, name, mode & 07777, change.parent_attr()));
+  change.Succeeded();
   AddLookup(attr);
   return attr;
 }
@@ -368,7 +399,9 @@ absl::StatusOr<Attr> FileSystem::Mkdir(uint64_t parent, absl::string_view name,
 absl::StatusOr<Attr> FileSystem::Symlink(uint64_t parent, absl::string_view name,
                                          absl::string_view target) {
   DFS_RETURN_IF_ERROR(CheckName(name));
-  DFS_ASSIGN_OR_RETURN(Attr attr, client_->Symlink(parent, name, target));
+  DirChange change(&dir_attrs_, parent);
+  DFS_ASSIGN_OR_RETURN(Attr attr, client_->Symlink(parent, name, target, change.parent_attr()));
+  change.Succeeded();
   AddLookup(attr);
   return attr;
 }
@@ -376,6 +409,7 @@ absl::StatusOr<Attr> FileSystem::Symlink(uint64_t parent, absl::string_view name
 absl::StatusOr<Attr> FileSystem::Link(uint64_t inode, uint64_t new_parent,
                                       absl::string_view new_name) {
   DFS_RETURN_IF_ERROR(CheckName(new_name));
+  DirChange change(&dir_attrs_, new_parent);
   DFS_ASSIGN_OR_RETURN(Attr attr, client_->Link(inode, new_parent, new_name));
   AddLookup(attr);
   if (std::shared_ptr<InodeState> state = FindState(inode)) {
@@ -420,6 +454,7 @@ void FileSystem::ReleaseOrphanIfDue(const std::shared_ptr<InodeState>& state) {
 
 absl::Status FileSystem::Unlink(uint64_t parent, absl::string_view name) {
   DFS_RETURN_IF_ERROR(CheckName(name));
+  DirChange change(&dir_attrs_, parent);
   std::shared_ptr<InodeState> open_victim;
   // Only a file open here needs keeping; with nothing open the extra lookup is skipped.
   if (open_files() > 0) {
@@ -433,6 +468,7 @@ absl::Status FileSystem::Unlink(uint64_t parent, absl::string_view name) {
 
 absl::Status FileSystem::Rmdir(uint64_t parent, absl::string_view name) {
   DFS_RETURN_IF_ERROR(CheckName(name));
+  DirChange change(&dir_attrs_, parent);
   return client_->Rmdir(parent, name);
 }
 
@@ -440,6 +476,8 @@ absl::Status FileSystem::Rename(uint64_t parent, absl::string_view name, uint64_
                                 absl::string_view new_name, bool noreplace) {
   DFS_RETURN_IF_ERROR(CheckName(name));
   DFS_RETURN_IF_ERROR(CheckName(new_name));
+  DirChange from(&dir_attrs_, parent);
+  DirChange to(&dir_attrs_, new_parent);
   std::shared_ptr<InodeState> open_victim;
   if (!noreplace && open_files() > 0) {
     absl::StatusOr<Attr> victim = client_->Lookup(new_parent, new_name);
@@ -541,7 +579,12 @@ absl::StatusOr<FileSystem::Opened> FileSystem::Create(uint64_t parent, absl::str
   CreateOptions create;
   create.mode = mode & 07777;
   create.exclusive = (flags & O_EXCL) != 0;
-  DFS_ASSIGN_OR_RETURN(Attr attr, client_->Create(parent, name, create));
+  DirChange change(&dir_attrs_, parent);
+  DFS_ASSIGN_OR_RETURN(Attr attr, client_->Create(parent, name, create, /*content=*/{},
+                                                  change.parent_attr()));
+  // Without O_EXCL an existing file may have been opened: then the directory did not change,
+  // but what the master sent is still its attributes after the call.
+  change.Succeeded();
   // Without O_EXCL an existing name is opened; it must be a regular file.
   if (attr.type() != FILE_TYPE_REGULAR) {
     return FsError(attr.type() == FILE_TYPE_DIRECTORY ? EISDIR : EEXIST, "not a regular file");

@@ -42,6 +42,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "fuse/dir_attr_cache.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -65,6 +66,10 @@ struct FileSystemOptions {
   // long by one open file; this mount's own changes drop them at once.
   uint64_t extent_window_bytes = 64ull << 20;
   int64_t extent_cache_ms = 5000;
+  // A directory's attributes that the master returned with this mount's create, mkdir or
+  // symlink in it answer the kernel's getattr that follows, if it comes within this long
+  // (fuse/dir_attr_cache.h); 0 asks the master every time. At most the attribute timeout.
+  int64_t dir_attr_reuse_ms = 200;
 };
 
 // Tells the kernel to forget what it caches about an inode. Implementations must not wait for
@@ -192,6 +197,7 @@ class FileSystem {
   const FileSystemOptions options_;
   Clock* const clock_;
   ThreadPool prefetch_pool_;
+  DirAttrCache dir_attrs_;
 
   absl::Mutex table_mu_;
   absl::flat_hash_map<uint64_t, std::shared_ptr<InodeState>> inodes_ ABSL_GUARDED_BY(table_mu_);

@@ -726,6 +726,8 @@ int RunFuse(const FuseOptions& options) {
     fs_options.commit_bytes = client_options->chunk_size_bytes;
     fs_options.readahead_bytes = options.readahead_bytes;
     fs_options.prefetch_threads = options.prefetch_threads;
+    fs_options.dir_attr_reuse_ms = std::min<int64_t>(
+        fs_options.dir_attr_reuse_ms, static_cast<int64_t>(options.attr_timeout_s * 1000));
     server->invalidator.Start(session);
     server->fs =
         std::make_unique<FileSystem>(server->client.get(), &server->invalidator, fs_options);

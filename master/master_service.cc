@@ -57,10 +57,16 @@ absl::StatusOr<CommandResult> MasterServiceImpl::Run(const Session& session, Com
 
 grpc::Status MasterServiceImpl::RunForAttr(grpc::ServerContext* context, const Session& session,
                                            Command command, const std::optional<Caller>& caller,
-                                           AttrResponse* response) {
+                                           AttrResponse* response, uint64_t parent) {
   auto result = Run(session, std::move(command), caller);
   if (!result.ok()) return Reply(context, result.status());
   *response->mutable_attr() = result->attr();
+  if (parent != 0) {
+    // Read after the command was applied here, so at least as new as the change; no barrier
+    // is needed for that. Best effort: without it the client asks itself.
+    absl::StatusOr<Attr> parent_attr = ctx_.sm->GetAttr(parent);
+    if (parent_attr.ok()) *response->mutable_parent_attr() = *std::move(parent_attr);
+  }
   return grpc::Status::OK;
 }
 
@@ -183,7 +189,7 @@ grpc::Status MasterServiceImpl::Mkdir(grpc::ServerContext* context, const MkdirR
   cmd->set_uid(request->uid());
   cmd->set_gid(request->gid());
   return RunForAttr(context, request->session(), std::move(command),
-                    CallerOf(context, *request), response);
+                    CallerOf(context, *request), response, request->parent());
 }
 
 grpc::Status MasterServiceImpl::Create(grpc::ServerContext* context, const CreateRequest* request,
@@ -205,7 +211,7 @@ grpc::Status MasterServiceImpl::Create(grpc::ServerContext* context, const Creat
   *cmd->mutable_new_chunks() = request->new_chunks();
   cmd->set_size(request->size());
   return RunForAttr(context, request->session(), std::move(command),
-                    CallerOf(context, *request), response);
+                    CallerOf(context, *request), response, request->parent());
 }
 
 grpc::Status MasterServiceImpl::Symlink(grpc::ServerContext* context,
@@ -222,7 +228,7 @@ grpc::Status MasterServiceImpl::Symlink(grpc::ServerContext* context,
   cmd->set_uid(request->uid());
   cmd->set_gid(request->gid());
   return RunForAttr(context, request->session(), std::move(command),
-                    CallerOf(context, *request), response);
+                    CallerOf(context, *request), response, request->parent());
 }
 
 grpc::Status MasterServiceImpl::Link(grpc::ServerContext* context, const LinkRequest* request,
@@ -314,6 +320,17 @@ grpc::Status MasterServiceImpl::AllocateChunk(grpc::ServerContext* context,
   if (!chunk_id.ok()) return Reply(context, chunk_id.status());
   response->set_chunk_id(*chunk_id);
   for (auto& node : *pipeline) *response->add_pipeline() = std::move(node);
+  // Chunks the client reserves for its next small writes, placed one by one as if asked for
+  // separately. Best effort: the first failure ends them, the client then asks again later.
+  for (uint32_t i = 0; i < request->extra(); ++i) {
+    auto more_pipeline = ctx_.datanodes->Place(ctx_.replication, request->size_hint(), exclude);
+    if (!more_pipeline.ok()) break;
+    auto more_id = chunk_ids_.Next();
+    if (!more_id.ok()) break;
+    AllocatedChunk* extra = response->add_extra();
+    extra->set_chunk_id(*more_id);
+    for (auto& node : *more_pipeline) *extra->add_pipeline() = std::move(node);
+  }
   return grpc::Status::OK;
 }
 

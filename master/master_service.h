@@ -106,9 +106,11 @@ class MasterServiceImpl final : public MasterService::Service,
   // against it); returns the result or its error.
   absl::StatusOr<CommandResult> Run(const Session& session, Command command,
                                     const std::optional<Caller>& caller = std::nullopt);
-  // Runs `command` and answers with the inode it created or changed.
+  // Runs `command` and answers with the inode it created or changed; with `parent` (not 0), a
+  // directory the command adds a name to, also with that directory's attributes afterwards.
   grpc::Status RunForAttr(grpc::ServerContext* context, const Session& session, Command command,
-                          const std::optional<Caller>& caller, AttrResponse* response);
+                          const std::optional<Caller>& caller, AttrResponse* response,
+                          uint64_t parent = 0);
   // EROFS if the leader is in safe mode (confirmed after a read barrier, so that a new leader
   // still applying an earlier `safemode leave` does not refuse).
   absl::Status CheckWritable();

@@ -123,6 +123,10 @@ absl::Status ValidateRequest(const SetAttrRequest& request) {
 
 absl::Status ValidateRequest(const AllocateChunkRequest& request) {
   DFS_RETURN_IF_ERROR(CheckRange(0, request.size_hint(), kMaxChunkBytes, "size hint"));
+  if (request.extra() > static_cast<uint32_t>(kMaxExtraChunks)) {
+    return absl::InvalidArgumentError(absl::StrCat("more than ", kMaxExtraChunks,
+                                                   " extra chunks asked for"));
+  }
   DFS_RETURN_IF_ERROR(
       CheckCount(request.exclude_datanodes_size(), kMaxListedNodes, "excluded datanodes"));
   for (const std::string& id : request.exclude_datanodes()) {

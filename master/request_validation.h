@@ -26,6 +26,8 @@ inline constexpr int kMaxReportedChunks = 1 << 22;
 inline constexpr int kMaxCheckFiles = 1000;
 // Datanodes one AllocateChunk may exclude; addresses one SetBlockedPeers may block.
 inline constexpr int kMaxListedNodes = 1000;
+// Chunks one AllocateChunk may allocate beyond the one asked for (client reservations).
+inline constexpr int kMaxExtraChunks = 64;
 // A LookupPath path (PATH_MAX) and a bad-replica report's reason (it is logged).
 inline constexpr size_t kMaxPathBytes = 4096;
 inline constexpr size_t kMaxReasonBytes = 4096;

@@ -30,7 +30,7 @@ class MemoryPipeline : public ChunkPipeline {
   }
   uint64_t chunk_id() const override { return id_; }
   const std::vector<DatanodeInfo>& nodes() const override { return nodes_; }
-  absl::Status Write(absl::string_view piece) override {
+  absl::Status Write(absl::string_view piece, bool last) override {
     data_.append(piece.data(), piece.size());
     return absl::OkStatus();
   }

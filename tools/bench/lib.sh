@@ -132,9 +132,11 @@ wait_mounted() {  # wait_mounted MOUNTPOINT PID
   done
   echo "bench: nothing mounted at $1 (logs in $work)" >&2; return 1
 }
+fuse_mount_flags=()  # extra flags for the next fuse_mount (later ones win)
 fuse_mount() {  # fuse_mount MOUNTPOINT: dfs-fuse for the cluster in $masters
   mkdir -p "$1"
-  "$bin/dfs-fuse" -f --masters="$masters" --log_file="$work/fuse.log" --http_listen= "$1" \
+  "$bin/dfs-fuse" -f --masters="$masters" --log_file="$work/fuse.log" --http_listen= \
+    "${fuse_mount_flags[@]}" "$1" \
     >>"$work/fuse.log" 2>&1 </dev/null &
   bench_pids+=($!); bench_mounts+=("$1"); bench_mount_pid[$1]=$!
   wait_mounted "$1" $!

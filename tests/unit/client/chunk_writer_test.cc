@@ -20,6 +20,7 @@ struct FakeState {
   uint64_t next_chunk_id = 100;
   std::map<uint64_t, std::string> sealed;          // chunk id -> bytes
   std::vector<size_t> piece_sizes;                 // every Write, in order
+  std::vector<bool> last_flags;                    // every Write's `last`, in order
   std::vector<std::vector<std::string>> excludes;  // exclude list of every Open
   std::vector<uint64_t> size_hints;
   // Failure injection: fail the Nth Write (1-based, over all pipelines) / the Nth Finish.
@@ -47,9 +48,10 @@ class FakePipeline : public ChunkPipeline {
   }
   uint64_t chunk_id() const override { return chunk_id_; }
   const std::vector<DatanodeInfo>& nodes() const override { return nodes_; }
-  absl::Status Write(absl::string_view piece) override {
+  absl::Status Write(absl::string_view piece, bool last) override {
     ++state_->writes;
     state_->piece_sizes.push_back(piece.size());
+    state_->last_flags.push_back(last);
     if (state_->writes == state_->fail_write_number) return absl::UnavailableError("write broke");
     data_.append(piece.data(), piece.size());
     return absl::OkStatus();
@@ -178,6 +180,8 @@ TEST(ChunkWriterTest, StreamsBeforeTheChunkIsFull) {
   EXPECT_EQ(writer.bytes_appended(), 300u);
   ASSERT_TRUE(writer.Finish().ok());
   EXPECT_EQ(state.piece_sizes, (std::vector<size_t>{128, 128, 44}));
+  // Only the piece that ends the chunk says so.
+  EXPECT_EQ(state.last_flags, (std::vector<bool>{false, false, true}));
   // The chunk was opened while its final size was unknown: the hint is the chunk size.
   EXPECT_EQ(state.size_hints, std::vector<uint64_t>{1000});
 }

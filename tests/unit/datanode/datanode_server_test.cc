@@ -54,25 +54,6 @@ std::string ClosedAddress() {
   return absl::StrCat("127.0.0.1:", ntohs(addr.sin_port));
 }
 
-size_t CountFiles(const std::string& dir) {
-  size_t n = 0;
-  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-    (void)entry;
-    ++n;
-  }
-  return n;
-}
-
-// Waits (bounded) until `dir` is empty: nodes further down a cancelled chain clean up
-// asynchronously.
-bool EventuallyEmpty(const std::string& dir) {
-  for (int i = 0; i < 500; ++i) {
-    if (CountFiles(dir) == 0) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return false;
-}
-
 struct WriteOptions {
   size_t piece_bytes = kDataPieceBytes;
   int corrupt_piece = -1;  // index of a piece sent with a wrong CRC
@@ -152,7 +133,28 @@ class PipelineTest : public ::testing::Test {
   }
 
   std::string Address(int i) const { return nodes_[i]->address(); }
-  std::string TmpDir(int i) const { return dirs_[i].path() + "/data/tmp"; }
+  // Chunk files of node i that were never sealed (writes in progress, or left behind).
+  size_t UnsealedFiles(int i) const {
+    const std::string chunks = dirs_[i].path() + "/data/chunks";
+    size_t n = 0;
+    for (const auto& entry : std::filesystem::recursive_directory_iterator(chunks)) {
+      if (entry.is_regular_file() &&
+          (entry.status().permissions() & std::filesystem::perms::owner_read) ==
+              std::filesystem::perms::none) {
+        ++n;
+      }
+    }
+    return n;
+  }
+  // Waits (bounded) until node i has no unsealed file: nodes further down a cancelled chain
+  // clean up asynchronously.
+  bool EventuallyNoUnsealedFiles(int i) const {
+    for (int attempt = 0; attempt < 500; ++attempt) {
+      if (UnsealedFiles(i) == 0) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  }
 
   TempDir dirs_[3];
   std::unique_ptr<DatanodeServer> nodes_[3];
@@ -176,7 +178,7 @@ TEST_F(PipelineTest, ChunkReachesEveryNodeOfTheChain) {
     ASSERT_TRUE(read.ok()) << read.status();
     EXPECT_TRUE(*read == data);
     EXPECT_EQ(pieces, 5);
-    EXPECT_EQ(CountFiles(TmpDir(i)), 0u);
+    EXPECT_EQ(UnsealedFiles(i), 0u);
     EXPECT_EQ(nodes_[i]->active_streams(), 0u);
   }
 
@@ -217,7 +219,7 @@ TEST_F(PipelineTest, UnreachableTailFailsTheWholeWrite) {
   EXPECT_THAT(response.status().message(), HasSubstr(dead));
   for (int i = 0; i < 2; ++i) {
     EXPECT_FALSE(nodes_[i]->store()->Contains(9));
-    EXPECT_TRUE(EventuallyEmpty(TmpDir(i)));
+    EXPECT_TRUE(EventuallyNoUnsealedFiles(i));
   }
   // The id is still free: a retry along a good chain succeeds.
   ASSERT_TRUE(WriteChunk(Address(0), 9, {Address(1), Address(2)}, data).ok());
@@ -233,7 +235,7 @@ TEST_F(PipelineTest, WrongPieceChecksumIsDataLoss) {
   EXPECT_TRUE(absl::IsDataLoss(response.status())) << response.status();
   for (int i = 0; i < 3; ++i) {
     EXPECT_FALSE(nodes_[i]->store()->Contains(11));
-    EXPECT_TRUE(EventuallyEmpty(TmpDir(i)));
+    EXPECT_TRUE(EventuallyNoUnsealedFiles(i));
   }
   // Same on a single node, in the very first piece.
   options.corrupt_piece = 0;
@@ -262,7 +264,7 @@ TEST_F(PipelineTest, CancelledClientLeavesNoChunk) {
   context.TryCancel();
   EXPECT_FALSE(writer->Finish().ok());
   for (int i = 0; i < 2; ++i) {
-    EXPECT_TRUE(EventuallyEmpty(TmpDir(i)));
+    EXPECT_TRUE(EventuallyNoUnsealedFiles(i));
     EXPECT_FALSE(nodes_[i]->store()->Contains(13));
   }
 }

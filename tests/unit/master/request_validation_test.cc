@@ -135,6 +135,13 @@ TEST(RequestValidationTest, SizesAndOffsets) {
   AllocateChunkRequest allocate;
   allocate.set_size_hint(kMaxChunkBytes + 1);
   ExpectInvalid(ValidateRequest(allocate));
+  allocate.set_size_hint(4096);
+  allocate.set_extra(kMaxExtraChunks);
+  EXPECT_TRUE(ValidateRequest(allocate).ok());
+  allocate.set_extra(kMaxExtraChunks + 1);
+  ExpectInvalid(ValidateRequest(allocate));
+  allocate.set_extra(0xffffffffu);
+  ExpectInvalid(ValidateRequest(allocate));
 }
 
 TEST(RequestValidationTest, Extents) {
