@@ -81,6 +81,7 @@ void RaftCommandLog::Shutdown() {
   }
   cv_.notify_all();
   if (loop_.joinable()) loop_.join();
+  if (snapshot_builder_.joinable()) snapshot_builder_.join();  // it posts nothing once stopping
   transport_.Shutdown();
   // The loop is gone: run what was queued so every waiter gets an answer, then fail them all.
   std::deque<std::function<void(raft::RaftNode&)>> tasks;
@@ -324,17 +325,46 @@ void RaftCommandLog::FailPending(const absl::Status& status) {
 void RaftCommandLog::MaybeCompact(bool force) {
   uint64_t applied = sm_->applied_index();
   if (applied <= last_snapshot_index_) return;
-  if (!force && applied - last_snapshot_index_ < options_.snapshot_every_entries) return;
+  const bool due = applied - last_snapshot_index_ >= options_.snapshot_every_entries;
+  if (!force && (snapshot_building_ || !due)) return;
   // The log may drop entries only once the state they produced is durable.
   DFS_CHECK_OK(sm_->store()->Sync());
-  absl::Status s = node_->CompactTo(applied, sm_->Snapshot());
+  std::function<std::string()> build = sm_->CaptureSnapshot();
+  if (force) {
+    CompactTo(applied, build());
+    return;
+  }
+  // Serializing the whole namespace takes seconds at millions of files: done here, it would
+  // stop heartbeats long enough for the followers to elect someone else.
+  snapshot_building_ = true;
+  if (snapshot_builder_.joinable()) snapshot_builder_.join();  // finished: it posted its result
+  snapshot_builder_ = std::thread([this, applied, build = std::move(build)] {
+    const int64_t start_ns = NowNs();
+    auto data = std::make_shared<std::string>(build());
+    const int64_t build_ms = (NowNs() - start_ns) / 1000000;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return;
+    tasks_.push_back([this, applied, data, build_ms](raft::RaftNode&) {
+      snapshot_building_ = false;
+      DFS_LOG(INFO) << "snapshot at index " << applied << ": " << data->size()
+                    << " bytes serialized in " << build_ms << " ms beside the loop";
+      CompactTo(applied, std::move(*data));
+    });
+    cv_.notify_all();
+  });
+}
+
+void RaftCommandLog::CompactTo(uint64_t index, std::string data) {
+  // A newer snapshot (forced, or installed from the leader) may have got there first.
+  if (index <= last_snapshot_index_) return;
+  absl::Status s = node_->CompactTo(index, std::move(data));
   if (!s.ok()) {
-    DFS_LOG(WARNING) << "snapshot at " << applied << " failed: " << s;
+    DFS_LOG(WARNING) << "snapshot at " << index << " failed: " << s;
     return;
   }
   DFS_CHECK_OK(storage_->Compact(node_->snapshot()));
-  last_snapshot_index_ = applied;
-  DFS_LOG(INFO) << "snapshot at index " << applied;
+  last_snapshot_index_ = index;
+  DFS_LOG(INFO) << "snapshot at index " << index;
 }
 
 absl::Status RaftCommandLog::AddMember(const std::string& address) {

@@ -96,7 +96,10 @@ class RaftCommandLog : public CommandLog {
   void SendMessages(raft::Ready& ready, bool before_persist);
   void ApplyEntry(const raft::Entry& entry);
   void FailPending(const absl::Status& status);
+  // Snapshots and compacts the log every snapshot_every_entries (serialized on a thread of its
+  // own), or now and on the loop thread when forced.
   void MaybeCompact(bool force);
+  void CompactTo(uint64_t index, std::string data);
   std::string AddressOf(uint64_t id);
 
   using ResultPromise = std::promise<absl::StatusOr<CommandResult>>;
@@ -134,6 +137,8 @@ class RaftCommandLog : public CommandLog {
   std::map<std::string, std::shared_ptr<PendingRead>> reads_;  // by context
   uint64_t next_read_ = 0;
   uint64_t last_snapshot_index_ = 0;
+  bool snapshot_building_ = false;
+  std::thread snapshot_builder_;
   std::thread loop_;
 };
 

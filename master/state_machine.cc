@@ -154,33 +154,36 @@ void StateMachine::ApplyNoop(uint64_t index) {
 // one allocation of its exact size, measured by a first pass: grown by appending, it would pass
 // through every power-of-two size below its own, each a transient allocation of up to the whole
 // state that the heap keeps once freed (issue 9). Both passes read one leveldb::Snapshot.
-std::string StateMachine::Snapshot() {
+std::function<std::string()> StateMachine::CaptureSnapshot() {
   leveldb::DB* db = store_->db();
-  const leveldb::Snapshot* view = db->GetSnapshot();
-  leveldb::ReadOptions options;
-  options.fill_cache = false;
-  options.snapshot = view;
-  auto for_each = [&](auto&& fn) {
-    std::unique_ptr<leveldb::Iterator> it(db->NewIterator(options));
-    for (it->SeekToFirst(); it->Valid(); it->Next()) fn(it->key(), it->value());
+  // Released with the last copy of the function, whether or not it ran.
+  std::shared_ptr<const leveldb::Snapshot> view(
+      db->GetSnapshot(), [db](const leveldb::Snapshot* v) { db->ReleaseSnapshot(v); });
+  return [db, view] {
+    leveldb::ReadOptions options;
+    options.fill_cache = false;
+    options.snapshot = view.get();
+    auto for_each = [&](auto&& fn) {
+      std::unique_ptr<leveldb::Iterator> it(db->NewIterator(options));
+      for (it->SeekToFirst(); it->Valid(); it->Next()) fn(it->key(), it->value());
+    };
+    size_t size = 0;
+    for_each([&size](const leveldb::Slice& key, const leveldb::Slice& value) {
+      size += 8 + key.size() + value.size();
+    });
+    std::string out;
+    out.reserve(size);
+    auto put = [&out](const leveldb::Slice& s) {
+      uint32_t n = static_cast<uint32_t>(s.size());
+      out.append(reinterpret_cast<const char*>(&n), 4);
+      out.append(s.data(), s.size());
+    };
+    for_each([&put](const leveldb::Slice& key, const leveldb::Slice& value) {
+      put(key);
+      put(value);
+    });
+    return out;
   };
-  size_t size = 0;
-  for_each([&size](const leveldb::Slice& key, const leveldb::Slice& value) {
-    size += 8 + key.size() + value.size();
-  });
-  std::string out;
-  out.reserve(size);
-  auto put = [&out](const leveldb::Slice& s) {
-    uint32_t n = static_cast<uint32_t>(s.size());
-    out.append(reinterpret_cast<const char*>(&n), 4);
-    out.append(s.data(), s.size());
-  };
-  for_each([&put](const leveldb::Slice& key, const leveldb::Slice& value) {
-    put(key);
-    put(value);
-  });
-  db->ReleaseSnapshot(view);
-  return out;
 }
 
 absl::Status StateMachine::Restore(uint64_t index, const std::string& data) {

@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -50,7 +51,11 @@ class StateMachine {
   void ApplyNoop(uint64_t index);
 
   // The whole state as of applied_index(), serialized (a Raft snapshot). Apply thread only.
-  std::string Snapshot();
+  std::string Snapshot() { return CaptureSnapshot()(); }
+  // Captures the state as of applied_index() (apply thread, cheap: a LevelDB snapshot) and
+  // returns what serializes that capture. It may run on any thread, while applying goes on, so
+  // a large namespace is serialized off the apply thread. Call it at most once.
+  std::function<std::string()> CaptureSnapshot();
   // Replaces the whole state with a snapshot taken at `index`, atomically. Apply thread only.
   absl::Status Restore(uint64_t index, const std::string& data);
 

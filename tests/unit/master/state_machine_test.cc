@@ -4,6 +4,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "common/errors.h"
 #include "gtest/gtest.h"
@@ -550,6 +551,24 @@ TEST_F(StateMachineTest, SafeModeRefusesNamespaceChangesUntilLeft) {
   ASSERT_TRUE((*other)->Restore(sm_->applied_index(), sm_->Snapshot()).ok());
   EXPECT_FALSE((*other)->safe_mode());
   EXPECT_TRUE((*other)->LookupPath("/b").ok());
+}
+
+TEST_F(StateMachineTest, CapturedSnapshotIsTheStateAtCaptureWhateverIsAppliedLater) {
+  ASSERT_TRUE(Mkdir(kRoot, "before").ok());
+  const uint64_t captured_at = sm_->applied_index();
+  std::function<std::string()> build = sm_->CaptureSnapshot();
+  // Applying goes on while the snapshot is serialized (on another thread in the master).
+  ASSERT_TRUE(Mkdir(kRoot, "after").ok());
+  std::string data;
+  std::thread builder([&] { data = build(); });
+  builder.join();
+  TempDir other_dir;
+  auto other = StateMachine::Open(other_dir.path() + "/meta");
+  ASSERT_TRUE(other.ok());
+  ASSERT_TRUE((*other)->Restore(captured_at, data).ok());
+  EXPECT_TRUE((*other)->LookupPath("/before").ok());
+  EXPECT_EQ(ErrnoOf((*other)->LookupPath("/after").status()), ENOENT);
+  EXPECT_TRUE(sm_->LookupPath("/after").ok());  // while the live state has both
 }
 
 TEST_F(StateMachineTest, DecommissionedDatanodesAreListedInOrder) {
