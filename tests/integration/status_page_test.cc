@@ -22,6 +22,7 @@
 #include "tests/testutil/files.h"
 #include "tests/testutil/http.h"
 #include "tests/testutil/mount.h"
+#include "tests/testutil/temp_dir.h"
 
 namespace dfs::testing {
 namespace {
@@ -100,8 +101,8 @@ TEST(StatusPageTest, LeaderPageShowsLiveAndDeadDatanodesAndFollowersRedirect) {
   // The browser's view.
   const std::string chromium = EnsureChromium();
   ASSERT_FALSE(chromium.empty()) << "chromium is not installed and apt-get could not install it";
-  std::string shots = (std::filesystem::temp_directory_path() / "dfs-status-page-XXXXXX").string();
-  ASSERT_NE(::mkdtemp(shots.data()), nullptr);
+  TempDir shots_dir;  // removed at the end; DFS_STATUS_PAGE_SCREENSHOT keeps a copy
+  const std::string& shots = shots_dir.path();
   const std::string screenshot = shots + "/status-page.png";
   const std::vector<std::string> browser = {chromium,
                                             "--headless",
@@ -118,7 +119,6 @@ TEST(StatusPageTest, LeaderPageShowsLiveAndDeadDatanodesAndFollowersRedirect) {
   struct stat st;
   ASSERT_EQ(::stat(screenshot.c_str(), &st), 0) << "no screenshot: " << shot.err;
   EXPECT_GT(st.st_size, 30000) << "a near-empty screenshot";
-  std::cout << "status page screenshot: " << screenshot << "\n";
   if (const char* keep = std::getenv("DFS_STATUS_PAGE_SCREENSHOT"); keep != nullptr && *keep) {
     std::filesystem::copy_file(screenshot, keep,
                                std::filesystem::copy_options::overwrite_existing);
@@ -130,7 +130,6 @@ TEST(StatusPageTest, LeaderPageShowsLiveAndDeadDatanodesAndFollowersRedirect) {
   CommandResult dom = RunCommand(dump, 120000);
   ASSERT_EQ(dom.exit_code, 0) << dom.err;
   ASSERT_TRUE(absl::StrContains(dom.out, "id=\"datanodes\"")) << dom.out;
-  std::filesystem::remove_all(shots + "/profile");  // only the screenshot stays
   for (int i = 0; i < options.datanodes; ++i) {
     const std::string id = cluster.datanode_id(i);
     const std::string state = i == kKilled ? "dead" : "live";
