@@ -17,7 +17,6 @@ namespace {
 
 constexpr int64_t kProbeTimeoutMs = 2000;
 
-
 class GrpcChunkPipeline : public ChunkPipeline {
  public:
   GrpcChunkPipeline(uint64_t chunk_id, std::vector<DatanodeInfo> nodes, int64_t timeout_ms)
