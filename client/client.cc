@@ -118,10 +118,18 @@ absl::StatusOr<std::vector<DirEntry>> Client::ReadDir(uint64_t inode) {
 
 namespace {
 
-Attr NewInodeAttr(AttrResponse& response, Attr* parent_attr) {
+// Hands out the directory attributes the caller asked for and the master sent.
+void TakeDirAttrs(AttrResponse& response, Attr* parent_attr, Attr* new_parent_attr = nullptr) {
   if (parent_attr != nullptr && response.has_parent_attr()) {
     *parent_attr = std::move(*response.mutable_parent_attr());
   }
+  if (new_parent_attr != nullptr && response.has_new_parent_attr()) {
+    *new_parent_attr = std::move(*response.mutable_new_parent_attr());
+  }
+}
+
+Attr InodeAttr(AttrResponse& response, Attr* parent_attr) {
+  TakeDirAttrs(response, parent_attr);
   return std::move(*response.mutable_attr());
 }
 
@@ -134,7 +142,7 @@ absl::StatusOr<Attr> Client::Mkdir(uint64_t parent, absl::string_view name, uint
   request.set_name(std::string(name));
   request.set_mode(mode);
   DFS_ASSIGN_OR_RETURN(AttrResponse response, master_.Call(&Stub::Mkdir, std::move(request)));
-  return NewInodeAttr(response, parent_attr);
+  return InodeAttr(response, parent_attr);
 }
 
 absl::StatusOr<Attr> Client::Create(uint64_t parent, absl::string_view name,
@@ -149,7 +157,7 @@ absl::StatusOr<Attr> Client::Create(uint64_t parent, absl::string_view name,
   FillContent(content, request.mutable_extents(), request.mutable_new_chunks());
   request.set_size(content.length);
   DFS_ASSIGN_OR_RETURN(AttrResponse response, master_.Call(&Stub::Create, std::move(request)));
-  return NewInodeAttr(response, parent_attr);
+  return InodeAttr(response, parent_attr);
 }
 
 absl::StatusOr<Attr> Client::Symlink(uint64_t parent, absl::string_view name,
@@ -159,36 +167,42 @@ absl::StatusOr<Attr> Client::Symlink(uint64_t parent, absl::string_view name,
   request.set_name(std::string(name));
   request.set_target(std::string(target));
   DFS_ASSIGN_OR_RETURN(AttrResponse response, master_.Call(&Stub::Symlink, std::move(request)));
-  return NewInodeAttr(response, parent_attr);
+  return InodeAttr(response, parent_attr);
 }
 
-absl::StatusOr<Attr> Client::Link(uint64_t inode, uint64_t new_parent,
-                                  absl::string_view new_name) {
+absl::StatusOr<Attr> Client::Link(uint64_t inode, uint64_t new_parent, absl::string_view new_name,
+                                  Attr* parent_attr) {
   LinkRequest request;
   request.set_inode(inode);
   request.set_new_parent(new_parent);
   request.set_new_name(std::string(new_name));
   DFS_ASSIGN_OR_RETURN(AttrResponse response, master_.Call(&Stub::Link, std::move(request)));
-  return response.attr();
+  return InodeAttr(response, parent_attr);
 }
 
-absl::Status Client::Unlink(uint64_t parent, absl::string_view name, bool keep_orphan) {
+absl::Status Client::Unlink(uint64_t parent, absl::string_view name, bool keep_orphan,
+                            Attr* parent_attr) {
   RemoveRequest request;
   request.set_parent(parent);
   request.set_name(std::string(name));
   request.set_keep_orphan(keep_orphan);
-  return master_.Call(&Stub::Unlink, std::move(request)).status();
+  DFS_ASSIGN_OR_RETURN(AttrResponse response, master_.Call(&Stub::Unlink, std::move(request)));
+  TakeDirAttrs(response, parent_attr);
+  return absl::OkStatus();
 }
 
-absl::Status Client::Rmdir(uint64_t parent, absl::string_view name) {
+absl::Status Client::Rmdir(uint64_t parent, absl::string_view name, Attr* parent_attr) {
   RemoveRequest request;
   request.set_parent(parent);
   request.set_name(std::string(name));
-  return master_.Call(&Stub::Rmdir, std::move(request)).status();
+  DFS_ASSIGN_OR_RETURN(AttrResponse response, master_.Call(&Stub::Rmdir, std::move(request)));
+  TakeDirAttrs(response, parent_attr);
+  return absl::OkStatus();
 }
 
 absl::Status Client::Rename(uint64_t parent, absl::string_view name, uint64_t new_parent,
-                            absl::string_view new_name, bool noreplace, bool keep_orphan) {
+                            absl::string_view new_name, bool noreplace, bool keep_orphan,
+                            Attr* parent_attr, Attr* new_parent_attr) {
   RenameRequest request;
   request.set_parent(parent);
   request.set_name(std::string(name));
@@ -196,7 +210,9 @@ absl::Status Client::Rename(uint64_t parent, absl::string_view name, uint64_t ne
   request.set_new_name(std::string(new_name));
   request.set_noreplace(noreplace);
   request.set_keep_orphan(keep_orphan);
-  return master_.Call(&Stub::Rename, std::move(request)).status();
+  DFS_ASSIGN_OR_RETURN(AttrResponse response, master_.Call(&Stub::Rename, std::move(request)));
+  TakeDirAttrs(response, parent_attr, new_parent_attr);
+  return absl::OkStatus();
 }
 
 absl::Status Client::ReleaseOrphan(uint64_t inode) {

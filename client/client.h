@@ -110,8 +110,9 @@ class Client {
   absl::StatusOr<std::vector<DirEntry>> ReadDir(uint64_t inode);
   // New inodes belong to the caller (client/caller.h), with the parent's group in a setgid
   // directory.
-  // Mkdir, Create and Symlink fill `parent_attr` (when given and the master sent them) with the
-  // parent's attributes after the change.
+  // Mkdir, Create, Symlink, Link, Unlink, Rmdir and Rename fill `parent_attr` (when given and
+  // the master sent them) with the attributes of the directory they changed, after the change;
+  // Rename fills `new_parent_attr` with the destination's, if that is another directory.
   absl::StatusOr<Attr> Mkdir(uint64_t parent, absl::string_view name, uint32_t mode,
                              Attr* parent_attr = nullptr);
   // Creates a regular file with `content` (from a ChunkWriter; empty for an empty file) in one
@@ -121,16 +122,19 @@ class Client {
                               Attr* parent_attr = nullptr);
   absl::StatusOr<Attr> Symlink(uint64_t parent, absl::string_view name, absl::string_view target,
                                Attr* parent_attr = nullptr);
-  absl::StatusOr<Attr> Link(uint64_t inode, uint64_t new_parent, absl::string_view new_name);
+  absl::StatusOr<Attr> Link(uint64_t inode, uint64_t new_parent, absl::string_view new_name,
+                            Attr* parent_attr = nullptr);
   // `keep_orphan`: the caller still has the file open, so at zero links the master keeps the
   // inode (an orphan, readable and writable by inode number) until ReleaseOrphan.
-  absl::Status Unlink(uint64_t parent, absl::string_view name, bool keep_orphan = false);
-  absl::Status Rmdir(uint64_t parent, absl::string_view name);
+  absl::Status Unlink(uint64_t parent, absl::string_view name, bool keep_orphan = false,
+                      Attr* parent_attr = nullptr);
+  absl::Status Rmdir(uint64_t parent, absl::string_view name, Attr* parent_attr = nullptr);
   // `noreplace`: EEXIST instead of replacing an existing target (RENAME_NOREPLACE).
   // `keep_orphan`: a replaced target that the caller has open becomes an orphan (see Unlink).
   absl::Status Rename(uint64_t parent, absl::string_view name, uint64_t new_parent,
                       absl::string_view new_name, bool noreplace = false,
-                      bool keep_orphan = false);
+                      bool keep_orphan = false, Attr* parent_attr = nullptr,
+                      Attr* new_parent_attr = nullptr);
   // Frees an orphan kept by Unlink/Rename with keep_orphan, at the caller's last close. A no-op
   // for an inode that is not an orphan (it was linked again, or already released).
   absl::Status ReleaseOrphan(uint64_t inode);

@@ -1,9 +1,10 @@
 // DirAttrCache: a directory's attributes as the master returned them together with a change
-// this mount made in it (Create, Mkdir, Symlink: AttrResponse.parent_attr), kept for the getattr
-// the kernel sends right after. The kernel drops what it knows of a directory's attributes
-// whenever it sees the directory change, and under default_permissions it needs the mode back
-// before the next operation in that directory: without this, every create, mkdir or symlink
-// costs one more round trip to the master.
+// this mount made in it (Create, Mkdir, Symlink, Link, Unlink, Rmdir, Rename: AttrResponse's
+// parent_attr, and new_parent_attr for the destination of a rename into another directory),
+// kept for the getattr the kernel sends right after. The kernel drops what it knows of a
+// directory's attributes whenever it sees the directory change, and under default_permissions
+// it needs the mode back before the next operation in that directory: without this, every such
+// change costs one more round trip to the master.
 //
 // An answer is kept only if no other change of the same directory by this mount overlapped the
 // change that returned it (either could have been applied last); it is handed out at most once,

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -410,7 +411,9 @@ absl::StatusOr<Attr> FileSystem::Link(uint64_t inode, uint64_t new_parent,
                                       absl::string_view new_name) {
   DFS_RETURN_IF_ERROR(CheckName(new_name));
   DirChange change(&dir_attrs_, new_parent);
-  DFS_ASSIGN_OR_RETURN(Attr attr, client_->Link(inode, new_parent, new_name));
+  DFS_ASSIGN_OR_RETURN(Attr attr,
+                       client_->Link(inode, new_parent, new_name, change.parent_attr()));
+  change.Succeeded();
   AddLookup(attr);
   if (std::shared_ptr<InodeState> state = FindState(inode)) {
     absl::MutexLock lock(&state->mu);
@@ -461,15 +464,19 @@ absl::Status FileSystem::Unlink(uint64_t parent, absl::string_view name) {
     DFS_ASSIGN_OR_RETURN(Attr victim, client_->Lookup(parent, name));
     open_victim = BeginDropLink(victim.inode());
   }
-  absl::Status status = client_->Unlink(parent, name, /*keep_orphan=*/open_victim != nullptr);
+  absl::Status status = client_->Unlink(parent, name, /*keep_orphan=*/open_victim != nullptr,
+                                        change.parent_attr());
   if (open_victim) EndDropLink(open_victim);
+  if (status.ok()) change.Succeeded();
   return status;
 }
 
 absl::Status FileSystem::Rmdir(uint64_t parent, absl::string_view name) {
   DFS_RETURN_IF_ERROR(CheckName(name));
   DirChange change(&dir_attrs_, parent);
-  return client_->Rmdir(parent, name);
+  DFS_RETURN_IF_ERROR(client_->Rmdir(parent, name, change.parent_attr()));
+  change.Succeeded();
+  return absl::OkStatus();
 }
 
 absl::Status FileSystem::Rename(uint64_t parent, absl::string_view name, uint64_t new_parent,
@@ -477,7 +484,9 @@ absl::Status FileSystem::Rename(uint64_t parent, absl::string_view name, uint64_
   DFS_RETURN_IF_ERROR(CheckName(name));
   DFS_RETURN_IF_ERROR(CheckName(new_name));
   DirChange from(&dir_attrs_, parent);
-  DirChange to(&dir_attrs_, new_parent);
+  // Two changes of one directory would overlap and keep nothing.
+  std::optional<DirChange> to;
+  if (new_parent != parent) to.emplace(&dir_attrs_, new_parent);
   std::shared_ptr<InodeState> open_victim;
   if (!noreplace && open_files() > 0) {
     absl::StatusOr<Attr> victim = client_->Lookup(new_parent, new_name);
@@ -488,8 +497,13 @@ absl::Status FileSystem::Rename(uint64_t parent, absl::string_view name, uint64_
     }
   }
   absl::Status status = client_->Rename(parent, name, new_parent, new_name, noreplace,
-                                        /*keep_orphan=*/open_victim != nullptr);
+                                        /*keep_orphan=*/open_victim != nullptr,
+                                        from.parent_attr(), to ? to->parent_attr() : nullptr);
   if (open_victim) EndDropLink(open_victim);
+  if (status.ok()) {
+    from.Succeeded();
+    if (to) to->Succeeded();
+  }
   return status;
 }
 

@@ -57,15 +57,20 @@ absl::StatusOr<CommandResult> MasterServiceImpl::Run(const Session& session, Com
 
 grpc::Status MasterServiceImpl::RunForAttr(grpc::ServerContext* context, const Session& session,
                                            Command command, const std::optional<Caller>& caller,
-                                           AttrResponse* response, uint64_t parent) {
+                                           AttrResponse* response, uint64_t parent,
+                                           uint64_t new_parent) {
   auto result = Run(session, std::move(command), caller);
   if (!result.ok()) return Reply(context, result.status());
-  *response->mutable_attr() = result->attr();
-  if (parent != 0) {
-    // Read after the command was applied here, so at least as new as the change; no barrier
-    // is needed for that. Best effort: without it the client asks itself.
-    absl::StatusOr<Attr> parent_attr = ctx_.sm->GetAttr(parent);
-    if (parent_attr.ok()) *response->mutable_parent_attr() = *std::move(parent_attr);
+  if (result->has_attr()) *response->mutable_attr() = result->attr();
+  // Read after the command was applied here, so at least as new as the change; no barrier is
+  // needed for that. Best effort: without them the client asks itself.
+  auto fill = [&](uint64_t dir, Attr* out) {
+    absl::StatusOr<Attr> attr = ctx_.sm->GetAttr(dir);
+    if (attr.ok()) *out = *std::move(attr);
+  };
+  if (parent != 0) fill(parent, response->mutable_parent_attr());
+  if (new_parent != 0 && new_parent != parent) {
+    fill(new_parent, response->mutable_new_parent_attr());
   }
   return grpc::Status::OK;
 }
@@ -240,32 +245,32 @@ grpc::Status MasterServiceImpl::Link(grpc::ServerContext* context, const LinkReq
   cmd->set_new_parent(request->new_parent());
   cmd->set_new_name(request->new_name());
   return RunForAttr(context, request->session(), std::move(command),
-                    CallerOf(context, *request), response);
+                    CallerOf(context, *request), response, request->new_parent());
 }
 
 grpc::Status MasterServiceImpl::Unlink(grpc::ServerContext* context, const RemoveRequest* request,
-                                       Empty*) {
+                                       AttrResponse* response) {
   if (absl::Status s = ValidateRequest(*request); !s.ok()) return Reply(context, s);
   Command command;
   command.mutable_unlink()->set_parent(request->parent());
   command.mutable_unlink()->set_name(request->name());
   command.mutable_unlink()->set_keep_orphan(request->keep_orphan());
-  return Reply(context,
-               Run(request->session(), std::move(command), CallerOf(context, *request)).status());
+  return RunForAttr(context, request->session(), std::move(command),
+                    CallerOf(context, *request), response, request->parent());
 }
 
 grpc::Status MasterServiceImpl::Rmdir(grpc::ServerContext* context, const RemoveRequest* request,
-                                      Empty*) {
+                                      AttrResponse* response) {
   if (absl::Status s = ValidateRequest(*request); !s.ok()) return Reply(context, s);
   Command command;
   command.mutable_rmdir()->set_parent(request->parent());
   command.mutable_rmdir()->set_name(request->name());
-  return Reply(context,
-               Run(request->session(), std::move(command), CallerOf(context, *request)).status());
+  return RunForAttr(context, request->session(), std::move(command),
+                    CallerOf(context, *request), response, request->parent());
 }
 
 grpc::Status MasterServiceImpl::Rename(grpc::ServerContext* context, const RenameRequest* request,
-                                       Empty*) {
+                                       AttrResponse* response) {
   if (absl::Status s = ValidateRequest(*request); !s.ok()) return Reply(context, s);
   Command command;
   RenameCmd* cmd = command.mutable_rename();
@@ -275,8 +280,9 @@ grpc::Status MasterServiceImpl::Rename(grpc::ServerContext* context, const Renam
   cmd->set_new_name(request->new_name());
   cmd->set_noreplace(request->noreplace());
   cmd->set_keep_orphan(request->keep_orphan());
-  return Reply(context,
-               Run(request->session(), std::move(command), CallerOf(context, *request)).status());
+  return RunForAttr(context, request->session(), std::move(command),
+                    CallerOf(context, *request), response, request->parent(),
+                    request->new_parent());
 }
 
 grpc::Status MasterServiceImpl::ReleaseOrphan(grpc::ServerContext* context,

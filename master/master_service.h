@@ -50,9 +50,9 @@ class MasterServiceImpl final : public MasterService::Service,
   grpc::Status Create(grpc::ServerContext*, const CreateRequest*, AttrResponse*) override;
   grpc::Status Symlink(grpc::ServerContext*, const SymlinkRequest*, AttrResponse*) override;
   grpc::Status Link(grpc::ServerContext*, const LinkRequest*, AttrResponse*) override;
-  grpc::Status Unlink(grpc::ServerContext*, const RemoveRequest*, Empty*) override;
-  grpc::Status Rmdir(grpc::ServerContext*, const RemoveRequest*, Empty*) override;
-  grpc::Status Rename(grpc::ServerContext*, const RenameRequest*, Empty*) override;
+  grpc::Status Unlink(grpc::ServerContext*, const RemoveRequest*, AttrResponse*) override;
+  grpc::Status Rmdir(grpc::ServerContext*, const RemoveRequest*, AttrResponse*) override;
+  grpc::Status Rename(grpc::ServerContext*, const RenameRequest*, AttrResponse*) override;
   grpc::Status ReleaseOrphan(grpc::ServerContext*, const ReleaseOrphanRequest*, Empty*) override;
   grpc::Status SetAttr(grpc::ServerContext*, const SetAttrRequest*, AttrResponse*) override;
   grpc::Status AllocateChunk(grpc::ServerContext*, const AllocateChunkRequest*,
@@ -106,11 +106,12 @@ class MasterServiceImpl final : public MasterService::Service,
   // against it); returns the result or its error.
   absl::StatusOr<CommandResult> Run(const Session& session, Command command,
                                     const std::optional<Caller>& caller = std::nullopt);
-  // Runs `command` and answers with the inode it created or changed; with `parent` (not 0), a
-  // directory the command adds a name to, also with that directory's attributes afterwards.
+  // Runs `command` and answers with the inode it created or changed (if any); with `parent`
+  // (not 0), a directory the command changes, also with that directory's attributes afterwards,
+  // and likewise with `new_parent`, the other directory of a rename (if not `parent`).
   grpc::Status RunForAttr(grpc::ServerContext* context, const Session& session, Command command,
                           const std::optional<Caller>& caller, AttrResponse* response,
-                          uint64_t parent = 0);
+                          uint64_t parent = 0, uint64_t new_parent = 0);
   // EROFS if the leader is in safe mode (confirmed after a read barrier, so that a new leader
   // still applying an earlier `safemode leave` does not refuse).
   absl::Status CheckWritable();

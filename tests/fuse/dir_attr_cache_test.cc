@@ -75,6 +75,29 @@ TEST(DirAttrCacheTest, OverlappingChangesKeepNothing) {
   EXPECT_EQ(cache.Take(6)->mtime_ns(), 3);
 }
 
+// A rename changes two directories at once, as two changes of one mount that overlap in time:
+// each directory keeps its own answer.
+TEST(DirAttrCacheTest, ARenameAcrossDirectoriesKeepsBothAnswers) {
+  ManualClock clock;
+  DirAttrCache cache(200, &clock);
+  DirAttrCache::Ticket from = cache.Begin(5);
+  DirAttrCache::Ticket to = cache.Begin(6);
+  Attr from_attr = DirAttr(5, 10);
+  Attr to_attr = DirAttr(6, 11);
+  cache.End(to, &to_attr);
+  cache.End(from, &from_attr);
+  EXPECT_EQ(cache.Take(5)->mtime_ns(), 10);
+  EXPECT_EQ(cache.Take(6)->mtime_ns(), 11);
+  EXPECT_EQ(cache.size(), 0u);
+
+  // Within one directory it must be one change: two would overlap and keep nothing.
+  from = cache.Begin(5);
+  to = cache.Begin(5);
+  cache.End(to, &from_attr);
+  cache.End(from, &from_attr);
+  EXPECT_FALSE(cache.Take(5).has_value());
+}
+
 TEST(DirAttrCacheTest, StaleAnswersAreSweptWhenMany) {
   ManualClock clock;
   DirAttrCache cache(200, &clock);

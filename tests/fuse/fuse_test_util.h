@@ -64,6 +64,16 @@ inline std::string ReadFile(const std::string& path, size_t piece = 1 << 20) {
 // errno of a failed call, or 0 if `result` is not -1.
 inline int ErrnoIf(long result) { return result == -1 ? errno : 0; }
 
+// stat(2) of `path`, all zeros (and a test failure) if it fails.
+inline struct stat StatOf(const std::string& path) {
+  struct stat st;
+  std::memset(&st, 0, sizeof(st));
+  EXPECT_EQ(::stat(path.c_str(), &st), 0) << path << ": " << strerror(errno);
+  return st;
+}
+
+inline int64_t Nanos(const timespec& t) { return int64_t{t.tv_sec} * 1000000000 + t.tv_nsec; }
+
 // One cluster and one mount for a whole suite (cluster start-up is the slow part).
 class MountedClusterTest : public ::testing::Test {
  protected:

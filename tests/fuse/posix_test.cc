@@ -42,12 +42,7 @@ class PosixTest : public MountedClusterTest {
 
   std::string P(const std::string& name) const { return dir_ + "/" + name; }
 
-  struct stat Stat(const std::string& path) {
-    struct stat st;
-    std::memset(&st, 0, sizeof(st));
-    EXPECT_EQ(::stat(path.c_str(), &st), 0) << path << ": " << strerror(errno);
-    return st;
-  }
+  struct stat Stat(const std::string& path) { return StatOf(path); }
 
   // A client of the same cluster that is not the mount (another machine, in effect).
   std::unique_ptr<Client> OtherClient() {
@@ -227,6 +222,104 @@ TEST_F(PosixTest, Rename) {
   ASSERT_EQ(::renameat2(AT_FDCWD, P("c").c_str(), AT_FDCWD, P("c2").c_str(), RENAME_NOREPLACE),
             0);
   EXPECT_EQ(ReadFile(P("c2")), "C");
+}
+
+// The kernel asks for a directory's attributes right after every change it sees in it, and
+// dfs-fuse answers from what the change's own reply carried (fuse/dir_attr_cache.h): what stat
+// shows next must be the master's attributes after the change, for both directories of a
+// rename, and for unlink, rmdir and link as for mkdir and create.
+TEST_F(PosixTest, ParentAttributesAfterEachChangeAreTheMasters) {
+  ASSERT_EQ(::mkdir(P("src").c_str(), 0755), 0);
+  ASSERT_EQ(::mkdir(P("dst").c_str(), 0755), 0);
+  ASSERT_EQ(::mkdir(P("src/sub").c_str(), 0755), 0);
+  ASSERT_EQ(::mkdir(P("src/moving").c_str(), 0755), 0);
+  ASSERT_TRUE(WriteFile(P("src/f"), "f"));
+  ASSERT_TRUE(WriteFile(P("src/g"), "g"));
+
+  // Stats `dir` through the mount, checks it against the master and against `before` (its
+  // stat before the change), and returns it.
+  auto changed = [&](const std::string& dir, const struct stat& before, const std::string& what) {
+    SCOPED_TRACE(what + ", directory " + dir);
+    struct stat st = Stat(P(dir));
+    grpc::ClientContext context;
+    GetAttrRequest request;
+    request.set_inode(st.st_ino);
+    AttrResponse truth;
+    grpc::Status status = cluster_->master()->GetAttr(&context, request, &truth);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(Nanos(st.st_mtim), truth.attr().mtime_ns());
+    EXPECT_EQ(Nanos(st.st_ctim), truth.attr().ctime_ns());
+    EXPECT_EQ(st.st_nlink, truth.attr().nlink());
+    EXPECT_GT(Nanos(st.st_mtim), Nanos(before.st_mtim)) << "the time before the change";
+    return st;
+  };
+
+  struct stat src = Stat(P("src"));
+  struct stat dst = Stat(P("dst"));
+  ASSERT_EQ(::rename(P("src/f").c_str(), P("dst/f").c_str()), 0);
+  src = changed("src", src, "rename across directories");
+  dst = changed("dst", dst, "rename across directories");
+
+  ASSERT_EQ(::rename(P("dst/f").c_str(), P("dst/f2").c_str()), 0);
+  dst = changed("dst", dst, "rename within a directory");
+
+  ASSERT_EQ(::link(P("src/g").c_str(), P("dst/h").c_str()), 0);
+  dst = changed("dst", dst, "link");
+
+  ASSERT_EQ(::unlink(P("dst/f2").c_str()), 0);
+  dst = changed("dst", dst, "unlink");
+
+  ASSERT_EQ(::rmdir(P("src/sub").c_str()), 0);
+  const nlink_t src_links = src.st_nlink;
+  src = changed("src", src, "rmdir");
+  EXPECT_EQ(src.st_nlink, src_links - 1) << "rmdir";
+
+  // A directory moving carries its ".." link from one parent to the other.
+  ASSERT_EQ(::rename(P("src/moving").c_str(), P("dst/moving").c_str()), 0);
+  const nlink_t dst_links = dst.st_nlink;
+  src = changed("src", src, "rename of a directory");
+  dst = changed("dst", dst, "rename of a directory");
+  EXPECT_EQ(src.st_nlink, src_links - 2);
+  EXPECT_EQ(dst.st_nlink, dst_links + 1);
+}
+
+// ... and those getattrs cost no master round trip.
+TEST_F(PosixTest, ParentAttributesAfterChangesNeedNoGetAttrAtTheMaster) {
+  auto master_getattrs = [] {
+    absl::StatusOr<HttpResult> page = HttpGet(cluster_->master_http_address(0), "/metrics");
+    EXPECT_TRUE(page.ok()) << page.status();
+    if (!page.ok()) return -1.0;
+    absl::StatusOr<std::map<std::string, double>> samples = ParseMetrics(page->body);
+    EXPECT_TRUE(samples.ok()) << samples.status();
+    if (!samples.ok()) return -1.0;
+    return SumMetric(*samples, "dfs_grpc_server_handled_total", {"method=\"GetAttr\""});
+  };
+  constexpr int kRounds = 10;
+  const double before = master_getattrs();
+  for (int i = 0; i < kRounds; ++i) {
+    const std::string name = absl::StrCat("f", i);
+    ASSERT_TRUE(WriteFile(P(name), "x"));
+    Stat(dir_);
+    ASSERT_EQ(::rename(P(name).c_str(), P(name + "r").c_str()), 0);
+    Stat(dir_);
+    ASSERT_EQ(::unlink(P(name + "r").c_str()), 0);
+    Stat(dir_);
+    ASSERT_EQ(::mkdir(P(name).c_str(), 0755), 0);
+    Stat(dir_);
+    ASSERT_EQ(::rmdir(P(name).c_str()), 0);
+    Stat(dir_);
+  }
+  // Every stat above would be one GetAttr without the replies' attributes (5 per round); a
+  // few may still go to the master if the machine is slow enough to outlast the reuse window.
+  const double after = master_getattrs();
+  EXPECT_LT(after - before, kRounds);
+  // The counter does count GetAttr calls.
+  grpc::ClientContext context;
+  GetAttrRequest request;
+  request.set_inode(Stat(dir_).st_ino);
+  AttrResponse response;
+  ASSERT_TRUE(cluster_->master()->GetAttr(&context, request, &response).ok());
+  EXPECT_EQ(master_getattrs() - after, 1);
 }
 
 TEST_F(PosixTest, ErrorCodes) {

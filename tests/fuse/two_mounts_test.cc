@@ -1,7 +1,10 @@
 // Two dfs-fuse mounts of one cluster, as two machines would have: close-to-open consistency
-// between them, and concurrent O_APPEND writers in four processes through both mounts, whose
-// 4 KiB records must all arrive whole, once each, in each writer's order.
+// between them, name changes in one seen by the other, and concurrent O_APPEND writers in four
+// processes through both mounts, whose 4 KiB records must all arrive whole, once each, in each
+// writer's order.
+#include <chrono>
 #include <set>
+#include <thread>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -75,6 +78,48 @@ TEST_F(TwoMountsTest, WrittenAndClosedInOneReadsBackInTheOther) {
   EXPECT_EQ(ReadFile(b_->Path("c2o/new")), "n");
   ASSERT_EQ(::unlink(b_->Path("c2o/new").c_str()), 0);
   EXPECT_EQ(ReadFile(a_->Path("c2o/new")).substr(0, 7), "<error:");
+}
+
+// A answers its kernel's getattr after its own rename, unlink and rmdir from the changes'
+// replies; B, which saw the directories before, must see the same once its kernel's caches
+// (1 s for attributes and names) run out.
+TEST_F(TwoMountsTest, NameChangesInOneShowInTheOtherAfterTheAttributeTimeout) {
+  for (const char* dir : {"names", "names/src", "names/dst", "names/src/sub"}) {
+    ASSERT_EQ(::mkdir(a_->Path(dir).c_str(), 0755), 0) << dir;
+  }
+  ASSERT_TRUE(WriteFile(a_->Path("names/src/f"), "f"));
+  ASSERT_TRUE(WriteFile(a_->Path("names/src/g"), "g"));
+  // B's kernel learns the old state.
+  const struct stat b_src_before = StatOf(b_->Path("names/src"));
+  const struct stat b_dst_before = StatOf(b_->Path("names/dst"));
+  EXPECT_EQ(ReadFile(b_->Path("names/src/f")), "f");
+  EXPECT_EQ(ReadFile(b_->Path("names/src/g")), "g");
+  EXPECT_EQ(ErrnoIf(::access(b_->Path("names/src/sub").c_str(), F_OK)), 0);
+
+  ASSERT_EQ(::rename(a_->Path("names/src/f").c_str(), a_->Path("names/dst/f").c_str()), 0);
+  ASSERT_EQ(::rename(a_->Path("names/dst/f").c_str(), a_->Path("names/dst/f2").c_str()), 0);
+  ASSERT_EQ(::unlink(a_->Path("names/src/g").c_str()), 0);
+  ASSERT_EQ(::rmdir(a_->Path("names/src/sub").c_str()), 0);
+  const struct stat a_src = StatOf(a_->Path("names/src"));
+  const struct stat a_dst = StatOf(a_->Path("names/dst"));
+  EXPECT_EQ(a_src.st_nlink, b_src_before.st_nlink - 1);
+  EXPECT_GT(Nanos(a_src.st_mtim), Nanos(b_src_before.st_mtim));
+  EXPECT_GT(Nanos(a_dst.st_mtim), Nanos(b_dst_before.st_mtim));
+
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  const struct stat b_src = StatOf(b_->Path("names/src"));
+  const struct stat b_dst = StatOf(b_->Path("names/dst"));
+  EXPECT_EQ(Nanos(b_src.st_mtim), Nanos(a_src.st_mtim));
+  EXPECT_EQ(b_src.st_nlink, a_src.st_nlink);
+  EXPECT_EQ(Nanos(b_dst.st_mtim), Nanos(a_dst.st_mtim));
+  EXPECT_EQ(b_dst.st_nlink, a_dst.st_nlink);
+  EXPECT_EQ(ErrnoIf(::access(b_->Path("names/src/f").c_str(), F_OK)), ENOENT);
+  EXPECT_EQ(ErrnoIf(::access(b_->Path("names/src/g").c_str(), F_OK)), ENOENT);
+  EXPECT_EQ(ErrnoIf(::access(b_->Path("names/src/sub").c_str(), F_OK)), ENOENT);
+  EXPECT_EQ(ReadFile(b_->Path("names/dst/f2")), "f");
+  // And A, asking the master now, agrees with what its own replies said.
+  EXPECT_EQ(Nanos(StatOf(a_->Path("names/src")).st_mtim), Nanos(a_src.st_mtim));
+  EXPECT_EQ(Nanos(StatOf(a_->Path("names/dst")).st_mtim), Nanos(a_dst.st_mtim));
 }
 
 TEST_F(TwoMountsTest, ConcurrentAppendsFromFourProcessesNeverInterleave) {

@@ -483,7 +483,7 @@ grpc::Status FakeMaster::Link(grpc::ServerContext* context, const LinkRequest* r
 }
 
 grpc::Status FakeMaster::Unlink(grpc::ServerContext* context, const RemoveRequest* request,
-                                Empty* response) {
+                                AttrResponse* response) {
   return Mutate(context, request->session(), response, [&]() {
     Attr* dir;
     grpc::Status status = Dir(request->parent(), &dir);
@@ -499,7 +499,7 @@ grpc::Status FakeMaster::Unlink(grpc::ServerContext* context, const RemoveReques
 }
 
 grpc::Status FakeMaster::Rmdir(grpc::ServerContext* context, const RemoveRequest* request,
-                               Empty* response) {
+                               AttrResponse* response) {
   return Mutate(context, request->session(), response, [&]() {
     Attr* dir;
     grpc::Status status = Dir(request->parent(), &dir);
@@ -516,7 +516,7 @@ grpc::Status FakeMaster::Rmdir(grpc::ServerContext* context, const RemoveRequest
 }
 
 grpc::Status FakeMaster::Rename(grpc::ServerContext* context, const RenameRequest* request,
-                                Empty* response) {
+                                AttrResponse* response) {
   return Mutate(context, request->session(), response, [&]() {
     Attr* dir;
     grpc::Status status = Dir(request->parent(), &dir);
