@@ -1,5 +1,7 @@
 #include "master/master_server.h"
 
+#include <thread>
+
 #include "absl/strings/str_cat.h"
 #include "common/file_util.h"
 #include "common/logging.h"
@@ -44,6 +46,10 @@ absl::Status MasterServer::Start() {
   raft.seed = seed;
   raft.snapshot_every_entries = options_.snapshot_every_entries;
   raft.lease_reads = options_.lease_reads;
+  raft.on_removed = [this](const std::string&) {
+    // Not on the transport's thread: Shutdown joins it.
+    std::thread([this] { Shutdown(); }).detach();
+  };
   DFS_ASSIGN_OR_RETURN(log_, RaftCommandLog::Open(raft, sm_.get()));
   // LevelDB syncs inside meta/ and raft/ but never the directory that names them: without this a
   // power cut after the first start could take both away (tests/fault: power loss, strict names).

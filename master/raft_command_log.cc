@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/clock.h"
+#include "common/grpc_status.h"
 #include "common/logging.h"
 #include "common/status.h"
 
@@ -69,7 +70,12 @@ absl::StatusOr<std::unique_ptr<RaftCommandLog>> RaftCommandLog::Open(
 
 RaftCommandLog::RaftCommandLog(const RaftCommandLogOptions& options, StateMachine* sm,
                                std::unique_ptr<raft::LevelDbStorage> storage)
-    : options_(options), sm_(sm), storage_(std::move(storage)), transport_(options.address) {}
+    : options_(options),
+      sm_(sm),
+      storage_(std::move(storage)),
+      transport_(options.address, [this](const std::string& peer, const grpc::Status& status) {
+        OnRefused(peer, status);
+      }) {}
 
 RaftCommandLog::~RaftCommandLog() { Shutdown(); }
 
@@ -101,11 +107,17 @@ std::string RaftCommandLog::AddressOf(uint64_t id) {
 
 std::string RaftCommandLog::LeaderHint() { return AddressOf(leader_id_.load()); }
 
-void RaftCommandLog::Receive(const raft::MessageBatch& batch) {
+absl::Status RaftCommandLog::Receive(const raft::MessageBatch& batch) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_) return;
+    if (stopping_) return absl::UnavailableError("master is shutting down");
     for (const raft::Message& m : batch.messages()) {
+      // Only the leader knows the configuration for sure; a follower may not have applied an add.
+      if (is_leader_.load() && !voters_.count(m.from())) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            batch.from_address(), " (member ", m.from(), ") is not a member of the Raft group led by ",
+            options_.address, ": it was removed"));
+      }
       // Remember who sent it: a joining node learns its leader's address this way.
       if (!batch.from_address().empty() && !members_.count(m.from())) {
         members_[m.from()] = batch.from_address();
@@ -118,6 +130,14 @@ void RaftCommandLog::Receive(const raft::MessageBatch& batch) {
     }
   }
   cv_.notify_all();
+  return absl::OkStatus();
+}
+
+void RaftCommandLog::OnRefused(const std::string& peer, const grpc::Status& status) {
+  if (removed_.exchange(true)) return;
+  const std::string why = absl::StrCat("refused by ", peer, ": ", status.error_message());
+  DFS_LOG(WARNING) << "raft: this master is no member of the group (" << why << "); stopping";
+  if (options_.on_removed) options_.on_removed(why);
 }
 
 absl::Status RaftCommandLog::RunOnLoop(std::function<absl::Status(raft::RaftNode&)> fn) {
@@ -230,9 +250,11 @@ void RaftCommandLog::HandleReady(raft::Ready ready) {
   // Membership takes effect when appended: refresh the address book before sending.
   {
     std::lock_guard<std::mutex> lock(mu_);
+    voters_.clear();
     for (const raft::Member& m : node_->configuration().members()) {
       members_[m.id()] = m.address();
       addresses_[m.address()] = m.id();
+      voters_.insert(m.id());
     }
   }
   // 0. A leader's appends go out first: the followers' fsyncs overlap ours.
@@ -443,10 +465,11 @@ grpc::Status RaftServiceImpl::Stream(grpc::ServerContext* context,
     streams_.insert(context);
   }
   raft::MessageBatch batch;
-  while (reader->Read(&batch)) log_->Receive(batch);
+  absl::Status status;
+  while (status.ok() && reader->Read(&batch)) status = log_->Receive(batch);
   std::lock_guard<std::mutex> lock(mu_);
   streams_.erase(context);
-  return grpc::Status::OK;
+  return ToGrpcStatus(status);
 }
 
 void RaftServiceImpl::Stop() {

@@ -52,6 +52,9 @@ struct RaftCommandLogOptions {
   uint64_t snapshot_every_entries = 20000;
   bool lease_reads = false;
   int64_t read_timeout_ms = 5000;
+  // Called once, on a transport thread, when the leader refuses this master because it is no
+  // member of the group (it was removed): the owner stops the master.
+  std::function<void(const std::string& why)> on_removed;
 };
 
 class RaftCommandLog : public CommandLog {
@@ -65,8 +68,10 @@ class RaftCommandLog : public CommandLog {
   bool IsLeader() override { return is_leader_.load(); }
   std::string LeaderHint() override;
 
-  // Messages from a peer (RaftService.Send).
-  void Receive(const raft::MessageBatch& batch);
+  // Messages from a peer (RaftService.Stream). A leader refuses a sender that is no member of its
+  // configuration (FailedPrecondition): a removed master learns so and stops, where it would
+  // otherwise campaign forever, since nobody replicates to it any more.
+  absl::Status Receive(const raft::MessageBatch& batch);
 
   // Membership and leadership (leader only).
   absl::Status AddMember(const std::string& address);
@@ -101,6 +106,8 @@ class RaftCommandLog : public CommandLog {
   void MaybeCompact(bool force);
   void CompactTo(uint64_t index, std::string data);
   std::string AddressOf(uint64_t id);
+  // The transport's report that `peer` refused us for good.
+  void OnRefused(const std::string& peer, const grpc::Status& status);
 
   using ResultPromise = std::promise<absl::StatusOr<CommandResult>>;
   struct PendingProposal {
@@ -131,6 +138,8 @@ class RaftCommandLog : public CommandLog {
   std::deque<std::function<void(raft::RaftNode&)>> tasks_;   // guarded by mu_
   std::map<std::string, uint64_t> addresses_;                // guarded by mu_: address -> id
   std::map<uint64_t, std::string> members_;                  // guarded by mu_: id -> address
+  std::set<uint64_t> voters_;                                // guarded by mu_: the configuration
+  std::atomic<bool> removed_{false};
 
   // Loop thread only.
   std::map<uint64_t, PendingProposal> proposals_;  // by index

@@ -59,16 +59,19 @@ void RaftTransport::PeerLoop(uint64_t id) {
     std::lock_guard<std::mutex> lock(mu_);
     peers_[id]->stream_context = active;
   };
-  auto close_stream = [&](bool graceful) {
+  // How a stream ends: kDone (we are finished with it), kBroken (a write failed: the call is
+  // over, Finish returns the peer's status), kCancel (we give up on it).
+  enum class End { kDone, kBroken, kCancel };
+  auto close_stream = [&](End how) {
     if (!stream) return;
-    if (graceful) {
-      stream->WritesDone();
-    } else {
-      context->TryCancel();
-    }
+    if (how == End::kDone) stream->WritesDone();
+    if (how == End::kCancel) context->TryCancel();
     grpc::Status status = stream->Finish();
     if (!status.ok()) {
       DFS_LOG(DEBUG) << "raft stream to " << stub_address << " ended: " << status.error_message();
+    }
+    if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION && on_refused_) {
+      on_refused_(stub_address, status);
     }
     set_active(nullptr);
     stream.reset();
@@ -94,7 +97,7 @@ void RaftTransport::PeerLoop(uint64_t id) {
     }
     const int64_t now_ms = NowMs();
     if (address != stub_address || now_ms - stream_opened_ms > kStreamLifetimeMs / 2) {
-      close_stream(/*graceful=*/true);
+      close_stream(End::kDone);
     }
     if (address != stub_address) {
       stub = raft::RaftService::NewStub(GetChannel(address));
@@ -107,9 +110,9 @@ void RaftTransport::PeerLoop(uint64_t id) {
       stream_opened_ms = now_ms;
       set_active(context.get());
     }
-    if (!stream->Write(batch)) close_stream(/*graceful=*/false);  // best effort: Raft copes
+    if (!stream->Write(batch)) close_stream(End::kBroken);  // best effort: Raft copes
   }
-  close_stream(/*graceful=*/false);
+  close_stream(End::kCancel);
 }
 
 void RaftTransport::Shutdown() {

@@ -3,6 +3,9 @@
 // other peers.
 // Delivery is best effort — Raft tolerates loss, so a failed batch is dropped, not retried.
 //
+// A peer that refuses us for good (FAILED_PRECONDITION: the leader says this master is no member
+// of the group, e.g. it was removed) ends the stream with that status; `on_refused` hears of it.
+//
 // A test hook can block delivery to chosen peers (a partition without iptables).
 // Thread-safe.
 #pragma once
@@ -10,6 +13,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -24,7 +28,9 @@ namespace dfs {
 
 class RaftTransport {
  public:
-  explicit RaftTransport(std::string self_address) : self_address_(std::move(self_address)) {}
+  using RefusedCallback = std::function<void(const std::string& peer, const grpc::Status&)>;
+  RaftTransport(std::string self_address, RefusedCallback on_refused)
+      : self_address_(std::move(self_address)), on_refused_(std::move(on_refused)) {}
   ~RaftTransport();
 
   // Queues `message` for peer `to` at `address`.
@@ -46,6 +52,7 @@ class RaftTransport {
   void PeerLoop(uint64_t id);
 
   const std::string self_address_;
+  const RefusedCallback on_refused_;
   std::mutex mu_;
   std::map<uint64_t, std::unique_ptr<Peer>> peers_;  // guarded by mu_
   std::set<uint64_t> blocked_;                       // guarded by mu_

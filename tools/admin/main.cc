@@ -424,7 +424,8 @@ std::vector<Command> Commands() {
        "  status     every master's role, term, commit, applied and snapshot index, and lag\n"
        "             (exit 1 when a master is unreachable or there is no leader)\n"
        "  add        add a master started with --join to the group\n"
-       "  remove     remove a master from the group\n"
+       "  remove     remove a master from the group; it stops by itself once the\n"
+       "             leader refuses it (its data directory is then stale: delete it)\n"
        "  transfer   hand leadership to that master\n"
        "  snapshot   take a snapshot on the leader now (as `dfsadmin snapshot`)\n",
        {},
