@@ -261,6 +261,8 @@ class RaftNode {
     uint64_t from = 0;          // requester; this node's id for a local read
     uint64_t required_seq = 0;  // heartbeat round that must reach a quorum
   };
+  // A snapshot being received. Its chunks gather in memory (not in a file: only a follower that
+  // catches up by snapshot holds them, until the Ready that hands the snapshot out).
   struct IncomingSnapshot {
     bool active = false;
     uint64_t term = 0;  // leader term that sends it
