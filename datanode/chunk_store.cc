@@ -84,18 +84,10 @@ bool ParseChunkFileName(std::string_view name, std::string_view suffix, uint64_t
 
 // Reads exactly `size` bytes at `offset`; DataLoss if the file ends first (a truncated chunk).
 absl::Status PreadFull(int fd, char* buf, size_t size, uint64_t offset, const std::string& path) {
-  size_t done = 0;
-  while (done < size) {
-    ssize_t n = ::pread(fd, buf + done, size - done, static_cast<off_t>(offset + done));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoStatus(errno, "read " + path);
-    }
-    if (n == 0) {
-      return absl::DataLossError(
-          absl::StrCat(path, ": file ends at ", offset + done, ", expected ", offset + size));
-    }
-    done += static_cast<size_t>(n);
+  DFS_ASSIGN_OR_RETURN(size_t done, PreadUpTo(fd, buf, size, offset, path));
+  if (done < size) {
+    return absl::DataLossError(
+        absl::StrCat(path, ": file ends at ", offset + done, ", expected ", offset + size));
   }
   return absl::OkStatus();
 }
@@ -127,22 +119,10 @@ ChunkWriter::ChunkWriter(ChunkStore* store, uint64_t chunk_id, std::string path,
 
 ChunkWriter::~ChunkWriter() { Abort(); }
 
-absl::Status ChunkWriter::WriteAll(std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd_, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoStatus(errno, "write " + path_);
-    }
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return absl::OkStatus();
-}
-
 absl::Status ChunkWriter::Append(std::string_view data) {
   if (fd_ < 0) return absl::FailedPreconditionError("chunk writer already finished");
   DFS_RETURN_IF_ERROR(error_);
-  error_ = WriteAll(data);
+  error_ = dfs::WriteAll(fd_, data, path_);
   DFS_RETURN_IF_ERROR(error_);
   static metrics::Counter* const written = metrics::Registry::Default()
       .Counter("dfs_datanode_written_bytes_total",
@@ -191,7 +171,7 @@ absl::StatusOr<ChunkMeta> ChunkWriter::CommitInternal() {
     PutFixed64LE(&trailer, length_);
     PutFixed32LE(&trailer, chunk_crc_);
     PutFixed32LE(&trailer, Crc32c(trailer));
-    status = WriteAll(trailer);
+    status = dfs::WriteAll(fd_, trailer, path_);
   }
   // Sealed, then synced: a file that has its read permission after a crash went through here
   // (the fsync also makes the mode change durable, which fdatasync would not).

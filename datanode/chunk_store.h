@@ -84,7 +84,6 @@ class ChunkWriter {
   // `dir_fd` is the chunk's directory, owned by the store.
   ChunkWriter(ChunkStore* store, uint64_t chunk_id, std::string path, int fd, int dir_fd);
 
-  absl::Status WriteAll(std::string_view data);
   absl::StatusOr<ChunkMeta> CommitInternal();
 
   ChunkStore* const store_;

@@ -29,10 +29,13 @@ absl::StatusOr<std::unique_ptr<RaftCommandLog>> RaftCommandLog::Open(
                        raft::LevelDbStorage::Open(options.dir));
   std::unique_ptr<RaftCommandLog> log(new RaftCommandLog(options, sm, std::move(storage)));
   DFS_ASSIGN_OR_RETURN(raft::PersistentState state, log->storage_->Load());
-  const uint64_t snapshot_index = state.snapshot.metadata().index();
+  const uint64_t snapshot_index = state.snapshot.index();
   if (snapshot_index > sm->applied_index()) {
-    // The metadata store lost writes the log had compacted away: start from the snapshot.
-    DFS_RETURN_IF_ERROR(sm->Restore(snapshot_index, state.snapshot.data()));
+    // The metadata store lost writes the log had compacted away: start from the snapshot (read
+    // whole: rare, and only at startup).
+    DFS_ASSIGN_OR_RETURN(std::string data, log->storage_->ReadSnapshotData(
+                                               snapshot_index, 0, state.snapshot_bytes));
+    DFS_RETURN_IF_ERROR(sm->Restore(snapshot_index, data));
   }
   raft::RaftOptions ro;
   ro.id = MemberIdForAddress(options.address);
@@ -309,6 +312,11 @@ void RaftCommandLog::SendMessages(raft::Ready& ready, bool before_persist) {
       kept.push_back(std::move(m));
       continue;
     }
+    if (absl::Status s = raft::FillSnapshotChunk(*storage_, m); !s.ok()) {
+      // Replaced by a newer snapshot, or unreadable: Raft resends, from the newer one.
+      DFS_LOG(WARNING) << "snapshot chunk to " << m.to() << " dropped: " << s;
+      continue;
+    }
     const uint64_t to = m.to();  // read before `m` is moved from
     std::string address = AddressOf(to);
     DFS_LOG(DEBUG) << "send " << raft::MessageType_Name(m.type()) << " to " << address
@@ -351,40 +359,63 @@ void RaftCommandLog::MaybeCompact(bool force) {
   if (!force && (snapshot_building_ || !due)) return;
   // The log may drop entries only once the state they produced is durable.
   DFS_CHECK_OK(sm_->store()->Sync());
-  std::function<std::string()> build = sm_->CaptureSnapshot();
+  absl::StatusOr<std::unique_ptr<raft::SnapshotWriter>> writer =
+      storage_->NewSnapshotWriter(applied);
+  if (!writer.ok()) {
+    DFS_LOG(WARNING) << "snapshot at " << applied << " not taken: " << writer.status();
+    return;
+  }
+  // Streams the state into the writer's file; the whole namespace is never in memory.
+  auto write = [build = sm_->CaptureSnapshot()](raft::SnapshotWriter& out) {
+    DFS_RETURN_IF_ERROR(build([&out](absl::string_view piece) { return out.Append(piece); }));
+    return out.Finish();
+  };
   if (force) {
-    CompactTo(applied, build());
+    absl::Status s = write(**writer);
+    if (!s.ok()) {
+      DFS_LOG(WARNING) << "snapshot at " << applied << " not taken: " << s;
+      return;
+    }
+    CompactTo(applied, **writer);
     return;
   }
   // Serializing the whole namespace takes seconds at millions of files: done here, it would
   // stop heartbeats long enough for the followers to elect someone else.
   snapshot_building_ = true;
   if (snapshot_builder_.joinable()) snapshot_builder_.join();  // finished: it posted its result
-  snapshot_builder_ = std::thread([this, applied, build = std::move(build)] {
+  // Shared: the task that takes it must be copyable (std::function).
+  std::shared_ptr<raft::SnapshotWriter> out = std::move(*writer);
+  snapshot_builder_ = std::thread([this, applied, write = std::move(write), out]() mutable {
     const int64_t start_ns = NowNs();
-    auto data = std::make_shared<std::string>(build());
+    absl::Status status = write(*out);
     const int64_t build_ms = (NowNs() - start_ns) / 1000000;
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return;
-    tasks_.push_back([this, applied, data, build_ms](raft::RaftNode&) {
+    // Moved: from here only the loop thread touches the writer.
+    tasks_.push_back([this, applied, out = std::move(out), status, build_ms](raft::RaftNode&) {
       snapshot_building_ = false;
-      DFS_LOG(INFO) << "snapshot at index " << applied << ": " << data->size()
-                    << " bytes serialized in " << build_ms << " ms beside the loop";
-      CompactTo(applied, std::move(*data));
+      if (!status.ok()) {
+        DFS_LOG(WARNING) << "snapshot at " << applied << " not taken: " << status;
+        return;
+      }
+      DFS_LOG(INFO) << "snapshot at index " << applied << ": " << out->size()
+                    << " bytes written in " << build_ms << " ms beside the loop";
+      CompactTo(applied, *out);
     });
     cv_.notify_all();
   });
 }
 
-void RaftCommandLog::CompactTo(uint64_t index, std::string data) {
-  // A newer snapshot (forced, or installed from the leader) may have got there first.
+void RaftCommandLog::CompactTo(uint64_t index, raft::SnapshotWriter& data) {
+  // A newer snapshot (forced, or installed from the leader) may have got there first; `data`
+  // then removes its file when it goes.
   if (index <= last_snapshot_index_) return;
-  absl::Status s = node_->CompactTo(index, std::move(data));
+  absl::Status s = node_->CompactTo(index, data.size());
   if (!s.ok()) {
     DFS_LOG(WARNING) << "snapshot at " << index << " failed: " << s;
     return;
   }
-  DFS_CHECK_OK(storage_->Compact(node_->snapshot()));
+  DFS_CHECK_OK(storage_->Compact(node_->snapshot(), data));
   last_snapshot_index_ = index;
   DFS_LOG(INFO) << "snapshot at index " << index;
 }
@@ -437,7 +468,7 @@ RaftStatusResponse RaftCommandLog::Status() {
     response.set_commit_index(node.commit_index());
     response.set_applied_index(sm_->applied_index());
     response.set_last_index(node.last_index());
-    response.set_snapshot_index(node.snapshot().metadata().index());
+    response.set_snapshot_index(node.snapshot().index());
     for (const raft::Member& m : node.configuration().members()) {
       RaftMemberStatus* member = response.add_members();
       member->set_id(m.id());

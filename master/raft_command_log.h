@@ -97,14 +97,15 @@ class RaftCommandLog : public CommandLog {
   void Loop();
   void HandleReady(raft::Ready ready);
   // Sends the Ready's messages (before_persist: only those that may leave before it is persisted)
-  // and removes them from it.
+  // and removes them from it. Snapshot chunks get their bytes from the storage's file here.
   void SendMessages(raft::Ready& ready, bool before_persist);
   void ApplyEntry(const raft::Entry& entry);
   void FailPending(const absl::Status& status);
-  // Snapshots and compacts the log every snapshot_every_entries (serialized on a thread of its
-  // own), or now and on the loop thread when forced.
+  // Snapshots and compacts the log every snapshot_every_entries (streamed into a file of the
+  // log's storage on a thread of its own), or now and on the loop thread when forced.
   void MaybeCompact(bool force);
-  void CompactTo(uint64_t index, std::string data);
+  // Compacts the node and the storage to `index`, whose state `data` holds (finished).
+  void CompactTo(uint64_t index, raft::SnapshotWriter& data);
   std::string AddressOf(uint64_t id);
   // The transport's report that `peer` refused us for good.
   void OnRefused(const std::string& peer, const grpc::Status& status);

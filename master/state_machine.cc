@@ -150,40 +150,47 @@ void StateMachine::ApplyNoop(uint64_t index) {
 // Snapshot format: a sequence of (u32 key length, key, u32 value length, value), little-endian
 // lengths, in key order; the applied index is one of the keys.
 //
-// The string is the whole namespace (RaftLog keeps it until the next one), so it is built with
-// one allocation of its exact size, measured by a first pass: grown by appending, it would pass
-// through every power-of-two size below its own, each a transient allocation of up to the whole
-// state that the heap keeps once freed (issue 9). Both passes read one leveldb::Snapshot.
-std::function<std::string()> StateMachine::CaptureSnapshot() {
+// The whole namespace is never one string: records go out in pieces of kSnapshotPieceBytes (a
+// piece may exceed it by one record), so memory stays bounded whatever the number of files
+// (issue 9). All of it is read from one leveldb::Snapshot.
+std::function<absl::Status(const StateMachine::SnapshotSink&)> StateMachine::CaptureSnapshot() {
   leveldb::DB* db = store_->db();
   // Released with the last copy of the function, whether or not it ran.
   std::shared_ptr<const leveldb::Snapshot> view(
       db->GetSnapshot(), [db](const leveldb::Snapshot* v) { db->ReleaseSnapshot(v); });
-  return [db, view] {
+  return [db, view](const SnapshotSink& sink) -> absl::Status {
     leveldb::ReadOptions options;
     options.fill_cache = false;
     options.snapshot = view.get();
-    auto for_each = [&](auto&& fn) {
-      std::unique_ptr<leveldb::Iterator> it(db->NewIterator(options));
-      for (it->SeekToFirst(); it->Valid(); it->Next()) fn(it->key(), it->value());
-    };
-    size_t size = 0;
-    for_each([&size](const leveldb::Slice& key, const leveldb::Slice& value) {
-      size += 8 + key.size() + value.size();
-    });
-    std::string out;
-    out.reserve(size);
-    auto put = [&out](const leveldb::Slice& s) {
+    std::string piece;
+    piece.reserve(kSnapshotPieceBytes + 4096);
+    auto put = [&piece](const leveldb::Slice& s) {
       uint32_t n = static_cast<uint32_t>(s.size());
-      out.append(reinterpret_cast<const char*>(&n), 4);
-      out.append(s.data(), s.size());
+      piece.append(reinterpret_cast<const char*>(&n), 4);
+      piece.append(s.data(), s.size());
     };
-    for_each([&put](const leveldb::Slice& key, const leveldb::Slice& value) {
-      put(key);
-      put(value);
-    });
-    return out;
+    std::unique_ptr<leveldb::Iterator> it(db->NewIterator(options));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      put(it->key());
+      put(it->value());
+      if (piece.size() >= kSnapshotPieceBytes) {
+        DFS_RETURN_IF_ERROR(sink(piece));
+        piece.clear();
+      }
+    }
+    if (!it->status().ok()) return absl::InternalError("snapshot: " + it->status().ToString());
+    if (!piece.empty()) DFS_RETURN_IF_ERROR(sink(piece));
+    return absl::OkStatus();
   };
+}
+
+std::string StateMachine::Snapshot() {
+  std::string out;
+  DFS_CHECK_OK(CaptureSnapshot()([&out](absl::string_view piece) {
+    out.append(piece.data(), piece.size());
+    return absl::OkStatus();
+  }));
+  return out;
 }
 
 absl::Status StateMachine::Restore(uint64_t index, const std::string& data) {

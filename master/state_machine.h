@@ -50,12 +50,18 @@ class StateMachine {
   // membership changes).
   void ApplyNoop(uint64_t index);
 
-  // The whole state as of applied_index(), serialized (a Raft snapshot). Apply thread only.
-  std::string Snapshot() { return CaptureSnapshot()(); }
+  // Takes a snapshot's bytes in pieces (of at most kSnapshotPieceBytes), in order.
+  using SnapshotSink = std::function<absl::Status(absl::string_view piece)>;
+  static constexpr size_t kSnapshotPieceBytes = 64 << 10;
+  // The whole state as of applied_index(), serialized (a Raft snapshot) into one string: for
+  // tests. Apply thread only.
+  std::string Snapshot();
   // Captures the state as of applied_index() (apply thread, cheap: a LevelDB snapshot) and
-  // returns what serializes that capture. It may run on any thread, while applying goes on, so
-  // a large namespace is serialized off the apply thread. Call it at most once.
-  std::function<std::string()> CaptureSnapshot();
+  // returns what serializes that capture into a sink, piece by piece, so that the whole state is
+  // never in memory at once (the master streams it into a file). It may run on any thread, while
+  // applying goes on, so a large namespace is serialized off the apply thread. Call it at most
+  // once; it stops at the sink's first error.
+  std::function<absl::Status(const SnapshotSink&)> CaptureSnapshot();
   // Replaces the whole state with a snapshot taken at `index`, atomically. Apply thread only.
   absl::Status Restore(uint64_t index, const std::string& data);
 

@@ -1,8 +1,10 @@
 #include "master/raft/leveldb_storage.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <vector>
 
@@ -40,6 +42,87 @@ absl::Status FromLevelDb(const leveldb::Status& s, const std::string& what) {
   return absl::InternalError(absl::StrCat(what, ": ", s.ToString()));
 }
 
+// Snapshot files are written and read in pieces of this size: memory for a snapshot stays
+// bounded whatever the namespace's size.
+constexpr size_t kSnapshotIoBytes = 1 << 20;
+
+// Up to `length` bytes at `offset` of `path` (fewer at its end).
+absl::StatusOr<std::string> ReadAt(const std::string& path, uint64_t offset, uint64_t length) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus(errno, "open " + path);
+  std::string out(length, '\0');
+  absl::StatusOr<size_t> n = PreadUpTo(fd, out.data(), length, offset, path);
+  ::close(fd);
+  if (!n.ok()) return n.status();
+  out.resize(*n);
+  return out;
+}
+
+// Checks a snapshot file against its recorded size and CRC32C, reading it piece by piece.
+absl::Status VerifySnapshotFile(const std::string& path, uint64_t size, uint32_t crc) {
+  uint32_t actual = 0;
+  uint64_t offset = 0;
+  for (;;) {
+    DFS_ASSIGN_OR_RETURN(std::string piece, ReadAt(path, offset, kSnapshotIoBytes));
+    if (piece.empty()) break;
+    actual = Crc32cExtend(actual, piece.data(), piece.size());
+    offset += piece.size();
+  }
+  if (offset != size || actual != crc) {
+    return absl::DataLossError(
+        absl::StrCat("raft log: ", path, " does not match its size and checksum"));
+  }
+  return absl::OkStatus();
+}
+
+// A snapshot's data streamed into a temporary file through a bounded buffer. Removed unless
+// Compact gave it its name.
+class FileSnapshotWriter : public SnapshotWriter {
+ public:
+  FileSnapshotWriter(std::string path, int fd) : path_(std::move(path)), fd_(fd) {
+    buffer_.reserve(kSnapshotIoBytes);
+  }
+  ~FileSnapshotWriter() override {
+    if (fd_ >= 0) ::close(fd_);
+    if (!adopted_) ::unlink(path_.c_str());
+  }
+
+  absl::Status Finish() override {
+    DFS_RETURN_IF_ERROR(Flush());
+    if (::fsync(fd_) != 0) return ErrnoStatus(errno, "fsync " + path_);
+    const int fd = fd_;
+    fd_ = -1;
+    if (::close(fd) != 0) return ErrnoStatus(errno, "close " + path_);
+    finished_ = true;
+    return absl::OkStatus();
+  }
+
+  const std::string& path() const { return path_; }
+  void Adopt() { adopted_ = true; }
+
+ protected:
+  absl::Status Write(absl::string_view data) override {
+    if (buffer_.size() + data.size() > kSnapshotIoBytes) DFS_RETURN_IF_ERROR(Flush());
+    if (data.size() >= kSnapshotIoBytes) {
+      return WriteAll(fd_, std::string_view(data.data(), data.size()), path_);
+    }
+    buffer_.append(data.data(), data.size());
+    return absl::OkStatus();
+  }
+
+ private:
+  absl::Status Flush() {
+    absl::Status status = WriteAll(fd_, buffer_, path_);
+    buffer_.clear();
+    return status;
+  }
+
+  const std::string path_;
+  int fd_;
+  std::string buffer_;
+  bool adopted_ = false;
+};
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<LevelDbStorage>> LevelDbStorage::Open(const std::string& dir) {
@@ -73,6 +156,20 @@ absl::StatusOr<Snapshot> LevelDbStorage::LoadSnapshotMetadata() {
 absl::Status LevelDbStorage::LoadBounds() {
   DFS_ASSIGN_OR_RETURN(Snapshot snapshot, LoadSnapshotMetadata());
   snapshot_index_ = snapshot.metadata().index();
+  std::string value;
+  leveldb::Status s = db_->Get(leveldb::ReadOptions(), kSnapshotDataKey, &value);
+  if (s.ok()) {
+    if (value.size() != 16) return absl::DataLossError("raft log: bad snapshot data record");
+    snapshot_bytes_ = DecodeFixed64BE(absl::string_view(value).substr(0, 8));
+  } else if (!s.IsNotFound()) {
+    return FromLevelDb(s, "read snapshot data record");
+  } else if (snapshot_index_ > 0) {
+    // Written before snapshot data had a file of its own: move it there, once.
+    leveldb::WriteBatch batch;
+    DFS_RETURN_IF_ERROR(StageSnapshotData(snapshot.metadata(), snapshot.data(), &batch));
+    DFS_RETURN_IF_ERROR(Write(&batch, /*sync=*/true));
+    snapshot_bytes_ = snapshot.data().size();
+  }
   first_index_ = snapshot_index_ + 1;
   last_index_ = snapshot_index_;
   std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(leveldb::ReadOptions()));
@@ -82,21 +179,19 @@ absl::Status LevelDbStorage::LoadBounds() {
     last_index_ = DecodeFixed64BE(absl::string_view(key.data() + 1, 8));
   }
   DFS_RETURN_IF_ERROR(FromLevelDb(it->status(), "scan raft log"));
-  DeleteOtherSnapshotFiles(snapshot_index_);
+  DeleteOtherSnapshotFiles(snapshot_index_, /*temporary=*/true);
   return absl::OkStatus();
 }
 
-void LevelDbStorage::DeleteOtherSnapshotFiles(uint64_t keep_index) {
+void LevelDbStorage::DeleteOtherSnapshotFiles(uint64_t keep_index, bool temporary) {
   DIR* d = ::opendir(dir_.c_str());
   if (d == nullptr) return;
   std::vector<std::string> stale;
   const std::string keep = SnapshotPath(keep_index);
   while (const dirent* e = ::readdir(d)) {
     const std::string name = e->d_name;
-    // Also the ".tmp" a crash may leave behind WriteFileAtomic.
-    if (absl::StartsWith(name, kSnapshotFilePrefix) && dir_ + "/" + name != keep) {
-      stale.push_back(dir_ + "/" + name);
-    }
+    if (!absl::StartsWith(name, kSnapshotFilePrefix) || dir_ + "/" + name == keep) continue;
+    if (temporary || absl::EndsWith(name, kSnapshotFileSuffix)) stale.push_back(dir_ + "/" + name);
   }
   ::closedir(d);
   // Best effort: a file left behind costs disk until the next snapshot or restart, nothing else.
@@ -107,17 +202,41 @@ void LevelDbStorage::DeleteOtherSnapshotFiles(uint64_t keep_index) {
   }
 }
 
-absl::Status LevelDbStorage::StageSnapshot(const Snapshot& snapshot, leveldb::WriteBatch* batch) {
-  const std::string& data = snapshot.data();
-  DFS_RETURN_IF_ERROR(WriteFileAtomic(SnapshotPath(snapshot.metadata().index()), data));
+absl::StatusOr<std::unique_ptr<SnapshotWriter>> LevelDbStorage::NewSnapshotWriter(uint64_t index) {
+  const std::string path = absl::StrCat(SnapshotPath(index), ".tmp-", next_temp_++);
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return ErrnoStatus(errno, "open " + path);
+  return std::make_unique<FileSnapshotWriter>(path, fd);
+}
+
+absl::Status LevelDbStorage::StageSnapshot(const SnapshotMetadata& metadata, SnapshotWriter& data,
+                                           leveldb::WriteBatch* batch) {
+  DFS_CHECK(data.finished());
+  auto& file = static_cast<FileSnapshotWriter&>(data);
+  // Named on disk only now that it is whole and durable; in the database by the caller's batch.
+  const std::string path = SnapshotPath(metadata.index());
+  if (::rename(file.path().c_str(), path.c_str()) != 0) {
+    return ErrnoStatus(errno, "rename " + file.path());
+  }
+  file.Adopt();
+  DFS_RETURN_IF_ERROR(FsyncDir(dir_));
   Snapshot metadata_only;
-  *metadata_only.mutable_metadata() = snapshot.metadata();
+  *metadata_only.mutable_metadata() = metadata;
   batch->Put(kSnapshotKey, metadata_only.SerializeAsString());
   std::string data_record;
   PutFixed64BE(&data_record, data.size());
-  PutFixed64BE(&data_record, Crc32c(data));
+  PutFixed64BE(&data_record, data.crc32c());
   batch->Put(kSnapshotDataKey, data_record);
   return absl::OkStatus();
+}
+
+absl::Status LevelDbStorage::StageSnapshotData(const SnapshotMetadata& metadata,
+                                               const std::string& data,
+                                               leveldb::WriteBatch* batch) {
+  DFS_ASSIGN_OR_RETURN(std::unique_ptr<SnapshotWriter> writer, NewSnapshotWriter(metadata.index()));
+  DFS_RETURN_IF_ERROR(writer->Append(data));
+  DFS_RETURN_IF_ERROR(writer->Finish());
+  return StageSnapshot(metadata, *writer, batch);
 }
 
 absl::StatusOr<PersistentState> LevelDbStorage::Load() {
@@ -129,23 +248,19 @@ absl::StatusOr<PersistentState> LevelDbStorage::Load() {
   } else if (!s.IsNotFound()) {
     return FromLevelDb(s, "read hard state");
   }
-  DFS_ASSIGN_OR_RETURN(state.snapshot, LoadSnapshotMetadata());
+  DFS_ASSIGN_OR_RETURN(Snapshot snapshot, LoadSnapshotMetadata());
+  state.snapshot = snapshot.metadata();
   s = db_->Get(leveldb::ReadOptions(), kSnapshotDataKey, &value);
   if (s.ok()) {
-    const uint64_t index = state.snapshot.metadata().index();
     if (value.size() != 16) return absl::DataLossError("raft log: bad snapshot data record");
-    const uint64_t size = DecodeFixed64BE(absl::string_view(value).substr(0, 8));
+    state.snapshot_bytes = DecodeFixed64BE(absl::string_view(value).substr(0, 8));
     const uint64_t crc = DecodeFixed64BE(absl::string_view(value).substr(8, 8));
-    DFS_ASSIGN_OR_RETURN(std::string data, ReadFile(SnapshotPath(index)));
-    if (data.size() != size || Crc32c(data) != crc) {
-      return absl::DataLossError(absl::StrCat("raft log: snapshot data at ", index,
-                                              " does not match its size and checksum"));
-    }
-    state.snapshot.set_data(std::move(data));
+    DFS_RETURN_IF_ERROR(VerifySnapshotFile(SnapshotPath(state.snapshot.index()),
+                                           state.snapshot_bytes, static_cast<uint32_t>(crc)));
   } else if (!s.IsNotFound()) {
     return FromLevelDb(s, "read snapshot data record");
   }
-  const uint64_t snap_index = state.snapshot.metadata().index();
+  const uint64_t snap_index = state.snapshot.index();
   std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(leveldb::ReadOptions()));
   uint64_t expected = snap_index + 1;
   for (it->Seek(EntryKey(expected)); it->Valid(); it->Next()) {
@@ -167,6 +282,16 @@ absl::StatusOr<PersistentState> LevelDbStorage::Load() {
   return state;
 }
 
+absl::StatusOr<std::string> LevelDbStorage::ReadSnapshotData(uint64_t index, uint64_t offset,
+                                                             uint64_t length) {
+  if (index != snapshot_index_ || index == 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("snapshot ", index, " replaced by ", snapshot_index_));
+  }
+  if (offset > snapshot_bytes_) return absl::OutOfRangeError("offset past the snapshot's end");
+  return ReadAt(SnapshotPath(index), offset, std::min(length, snapshot_bytes_ - offset));
+}
+
 absl::Status LevelDbStorage::Write(leveldb::WriteBatch* batch, bool sync) {
   leveldb::WriteOptions options;
   options.sync = sync;
@@ -184,7 +309,7 @@ absl::Status LevelDbStorage::Save(const std::optional<HardState>& hard_state,
   uint64_t snap_index = snapshot_index_, first = first_index_, last = last_index_;
   if (snapshot.has_value()) {
     for (uint64_t i = first; i <= last; ++i) batch.Delete(EntryKey(i));
-    DFS_RETURN_IF_ERROR(StageSnapshot(*snapshot, &batch));
+    DFS_RETURN_IF_ERROR(StageSnapshotData(snapshot->metadata(), snapshot->data(), &batch));
     snap_index = snapshot->metadata().index();
     first = snap_index + 1;
     last = snap_index;
@@ -201,25 +326,29 @@ absl::Status LevelDbStorage::Save(const std::optional<HardState>& hard_state,
   }
   if (hard_state.has_value()) batch.Put(kHardStateKey, hard_state->SerializeAsString());
   DFS_RETURN_IF_ERROR(Write(&batch, sync));
-  snapshot_index_ = snap_index;
   first_index_ = first;
   last_index_ = last;
-  if (snapshot.has_value()) DeleteOtherSnapshotFiles(snap_index);
+  if (snapshot.has_value()) {
+    snapshot_index_ = snap_index;
+    snapshot_bytes_ = snapshot->data().size();
+    DeleteOtherSnapshotFiles(snap_index, /*temporary=*/false);
+  }
   return absl::OkStatus();
 }
 
-absl::Status LevelDbStorage::Compact(const Snapshot& snapshot) {
+absl::Status LevelDbStorage::Compact(const SnapshotMetadata& metadata, SnapshotWriter& data) {
   DFS_RETURN_IF_ERROR(failed_);
-  const uint64_t index = snapshot.metadata().index();
-  if (index <= snapshot_index_) return absl::OkStatus();
+  const uint64_t index = metadata.index();
+  if (index <= snapshot_index_) return absl::OkStatus();  // `data` removes its file
   leveldb::WriteBatch batch;
-  DFS_RETURN_IF_ERROR(StageSnapshot(snapshot, &batch));
+  DFS_RETURN_IF_ERROR(StageSnapshot(metadata, data, &batch));
   for (uint64_t i = first_index_; i <= std::min(index, last_index_); ++i) batch.Delete(EntryKey(i));
   DFS_RETURN_IF_ERROR(Write(&batch, /*sync=*/true));
   snapshot_index_ = index;
+  snapshot_bytes_ = data.size();
   first_index_ = index + 1;
   last_index_ = std::max(last_index_, index);
-  DeleteOtherSnapshotFiles(index);
+  DeleteOtherSnapshotFiles(index, /*temporary=*/false);
   return absl::OkStatus();
 }
 

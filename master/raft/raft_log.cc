@@ -22,9 +22,10 @@ bool HasMember(const Configuration& conf, uint64_t id) {
 
 RaftLog::RaftLog() = default;
 
-void RaftLog::Reset(const Snapshot& snapshot, std::vector<Entry> entries, uint64_t committed,
-                    uint64_t applied) {
+void RaftLog::Reset(const SnapshotMetadata& snapshot, uint64_t snapshot_bytes,
+                    std::vector<Entry> entries, uint64_t committed, uint64_t applied) {
   snapshot_ = snapshot;
+  snapshot_bytes_ = snapshot_bytes;
   pending_snapshot_ = false;
   entries_.clear();
   conf_history_.clear();
@@ -159,9 +160,10 @@ void RaftLog::SnapshotApplied() {
   applied_ = std::max(applied_, snapshot_index());
 }
 
-void RaftLog::Restore(Snapshot snapshot) {
-  DFS_CHECK(snapshot.metadata().index() > committed_);
-  snapshot_ = std::move(snapshot);
+void RaftLog::Restore(const SnapshotMetadata& snapshot, uint64_t snapshot_bytes) {
+  DFS_CHECK(snapshot.index() > committed_);
+  snapshot_ = snapshot;
+  snapshot_bytes_ = snapshot_bytes;
   pending_snapshot_ = true;
   entries_.clear();
   conf_history_.clear();
@@ -169,28 +171,28 @@ void RaftLog::Restore(Snapshot snapshot) {
   stable_ = snapshot_index();
 }
 
-absl::Status RaftLog::CompactTo(uint64_t index, std::string data) {
+absl::Status RaftLog::CompactTo(uint64_t index, uint64_t data_bytes) {
   if (index <= snapshot_index()) {
     return absl::FailedPreconditionError("already compacted past this index");
   }
   if (index > applied_) return absl::InvalidArgumentError("cannot compact past the applied index");
   if (pending_snapshot_) return absl::FailedPreconditionError("a snapshot is being installed");
   DFS_CHECK(index <= stable_);
-  Snapshot snap;
-  snap.mutable_metadata()->set_index(index);
-  snap.mutable_metadata()->set_term(*Term(index));
-  *snap.mutable_metadata()->mutable_configuration() = ConfigurationAt(index);
-  snap.set_data(std::move(data));
+  SnapshotMetadata snap;
+  snap.set_index(index);
+  snap.set_term(*Term(index));
+  *snap.mutable_configuration() = ConfigurationAt(index);
   while (!entries_.empty() && entries_.front().index() <= index) entries_.pop_front();
   conf_history_.erase(std::remove_if(conf_history_.begin(), conf_history_.end(),
                                      [index](const auto& c) { return c.first <= index; }),
                       conf_history_.end());
   snapshot_ = std::move(snap);
+  snapshot_bytes_ = data_bytes;
   return absl::OkStatus();
 }
 
 const Configuration& RaftLog::configuration() const {
-  return conf_history_.empty() ? snapshot_.metadata().configuration() : conf_history_.back().second;
+  return conf_history_.empty() ? snapshot_.configuration() : conf_history_.back().second;
 }
 
 uint64_t RaftLog::last_conf_index() const {
@@ -198,7 +200,7 @@ uint64_t RaftLog::last_conf_index() const {
 }
 
 Configuration RaftLog::ConfigurationAt(uint64_t index) const {
-  const Configuration* conf = &snapshot_.metadata().configuration();
+  const Configuration* conf = &snapshot_.configuration();
   for (const auto& [i, c] : conf_history_) {
     if (i > index) break;
     conf = &c;

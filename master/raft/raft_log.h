@@ -8,6 +8,8 @@
 // It also derives the membership from the log: the configuration of the latest ENTRY_CONF_CHANGE
 // entry, or the snapshot's if there is none after it. Truncating a suffix reverts the
 // configuration with it. Memory is bounded by how often the driver compacts (RaftNode::CompactTo).
+// Of the snapshot it keeps the metadata and the data's size only: the data is in the driver's
+// storage (storage.h), which is the one place a snapshot's bytes live.
 //
 // Part of RaftNode; not thread-safe.
 #pragma once
@@ -28,12 +30,12 @@ class RaftLog {
  public:
   RaftLog();
 
-  // Startup: the persisted snapshot and the entries after it.
-  void Reset(const Snapshot& snapshot, std::vector<Entry> entries, uint64_t committed,
-             uint64_t applied);
+  // Startup: the persisted snapshot (its metadata and data size) and the entries after it.
+  void Reset(const SnapshotMetadata& snapshot, uint64_t snapshot_bytes, std::vector<Entry> entries,
+             uint64_t committed, uint64_t applied);
 
-  uint64_t snapshot_index() const { return snapshot_.metadata().index(); }
-  uint64_t snapshot_term() const { return snapshot_.metadata().term(); }
+  uint64_t snapshot_index() const { return snapshot_.index(); }
+  uint64_t snapshot_term() const { return snapshot_.term(); }
   uint64_t first_index() const { return snapshot_index() + 1; }
   uint64_t last_index() const { return snapshot_index() + entries_.size(); }
   uint64_t last_term() const;
@@ -72,14 +74,16 @@ class RaftLog {
   std::vector<Entry> NextCommittedEntries(uint64_t max_bytes) const;
   bool HasNextCommittedEntries() const;
 
-  const Snapshot& snapshot() const { return snapshot_; }
+  const SnapshotMetadata& snapshot() const { return snapshot_; }
+  uint64_t snapshot_bytes() const { return snapshot_bytes_; }
   // A snapshot received from the leader that is not yet persisted and applied.
   bool has_pending_snapshot() const { return pending_snapshot_; }
   void SnapshotApplied();
   // Replaces the whole log by a snapshot received from the leader.
-  void Restore(Snapshot snapshot);
-  // Drops entries up to `index` (<= applied) and keeps `data` as the snapshot at that index.
-  absl::Status CompactTo(uint64_t index, std::string data);
+  void Restore(const SnapshotMetadata& snapshot, uint64_t snapshot_bytes);
+  // Drops entries up to `index` (<= applied): the snapshot at that index, whose data (of
+  // `data_bytes` bytes) the driver stores, now starts the log.
+  absl::Status CompactTo(uint64_t index, uint64_t data_bytes);
 
   const Configuration& configuration() const;
   // Index of the latest configuration entry (the snapshot's index if none is after it).
@@ -90,7 +94,8 @@ class RaftLog {
   void NoteAppended(const Entry& entry);
   void TruncateFrom(uint64_t index);  // drops entries >= index
 
-  Snapshot snapshot_;
+  SnapshotMetadata snapshot_;
+  uint64_t snapshot_bytes_ = 0;
   bool pending_snapshot_ = false;
   std::deque<Entry> entries_;  // entries_[0] has index snapshot_index() + 1
   uint64_t committed_ = 0;

@@ -86,7 +86,7 @@ RaftNode::RaftNode(const RaftOptions& options, const PersistentState& state)
   DFS_CHECK_OK(opts_.Validate());
   const HardState& hs = state.hard_state;
   bool empty = hs.term() == 0 && hs.vote() == 0 && hs.commit() == 0 && state.entries.empty() &&
-               state.snapshot.metadata().index() == 0;
+               state.snapshot.index() == 0;
   if (empty && !opts_.initial_members.empty()) {
     // A new group: every initial member starts from the same entry 1, committed by fiat.
     std::vector<Member> members = opts_.initial_members;
@@ -99,12 +99,13 @@ RaftNode::RaftNode(const RaftOptions& options, const PersistentState& state)
     entry.set_term(1);
     entry.set_type(ENTRY_CONF_CHANGE);
     entry.set_data(record.SerializeAsString());
-    log_.Reset(Snapshot(), {}, 0, 0);
+    log_.Reset(SnapshotMetadata(), 0, {}, 0, 0);
     log_.Append(std::move(entry));
     log_.CommitTo(1);
     term_ = 1;
   } else {
-    log_.Reset(state.snapshot, state.entries, hs.commit(), opts_.applied_index);
+    log_.Reset(state.snapshot, state.snapshot_bytes, state.entries, hs.commit(),
+               opts_.applied_index);
     term_ = hs.term();
     vote_ = hs.vote();
     prev_hard_state_ = hs;
@@ -590,7 +591,8 @@ void RaftNode::HandleSnapshotChunk(const Message& m) {
     log_.CommitTo(index);
     resp.set_index(log_.committed());
   } else {
-    log_.Restore(std::move(snap));
+    log_.Restore(snap.metadata(), snap.data().size());
+    received_snapshot_ = std::move(snap);
     resp.set_index(index);
   }
   Send(std::move(resp));
@@ -631,22 +633,22 @@ bool RaftNode::SendAppend(uint64_t to, bool send_if_empty) {
 }
 
 void RaftNode::SendSnapshotChunk(uint64_t to, Progress& pr) {
-  const Snapshot& snap = log_.snapshot();
-  if (pr.pending_snapshot != snap.metadata().index()) {
+  const SnapshotMetadata& snap = log_.snapshot();
+  if (pr.pending_snapshot != snap.index()) {
     // Compacted again since: stream the newer snapshot from the start.
-    pr.pending_snapshot = snap.metadata().index();
+    pr.pending_snapshot = snap.index();
     pr.snapshot_offset = 0;
   }
-  const uint64_t total = snap.data().size();
+  const uint64_t total = log_.snapshot_bytes();
   const uint64_t offset = std::min<uint64_t>(pr.snapshot_offset, total);
   const uint64_t len = std::min<uint64_t>(opts_.max_snapshot_chunk_bytes, total - offset);
   Message m = NewMessage(MSG_SNAP, to);
-  m.set_index(snap.metadata().index());
+  m.set_index(snap.index());
   SnapshotChunk* chunk = m.mutable_snapshot();
-  *chunk->mutable_metadata() = snap.metadata();
+  *chunk->mutable_metadata() = snap;
   chunk->set_offset(offset);
   chunk->set_total_bytes(total);
-  chunk->set_data(snap.data().substr(offset, len));
+  chunk->set_length(len);  // the driver fills in the bytes (FillSnapshotChunk)
   chunk->set_last(offset + len == total);
   pr.snapshot_idle_ticks = 0;
   Send(std::move(m));
@@ -967,9 +969,9 @@ absl::Status RaftNode::TransferLeadership(uint64_t target) {
   return absl::OkStatus();
 }
 
-absl::Status RaftNode::CompactTo(uint64_t index, std::string data) {
+absl::Status RaftNode::CompactTo(uint64_t index, uint64_t data_bytes) {
   DFS_CHECK(!ready_outstanding_);
-  return log_.CompactTo(index, std::move(data));
+  return log_.CompactTo(index, data_bytes);
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -1003,7 +1005,10 @@ Ready RaftNode::GetReady() {
     prev_hard_state_ = hs;
   }
   if (log_.has_pending_snapshot()) {
-    rd.snapshot = log_.snapshot();
+    // Handed out once (Advance clears the pending flag): from now on the Ready holds the data.
+    DFS_CHECK(received_snapshot_.has_value());
+    rd.snapshot = std::move(received_snapshot_);
+    received_snapshot_.reset();
     rd.must_sync = true;
   }
   rd.entries = log_.UnstableEntries();

@@ -5,6 +5,10 @@
 // the network as Step(message) and the outgoing messages of a Ready, the disk as the Ready's
 // hard state / entries / snapshot (persisted by the caller through storage.h). The same core runs
 // inside the seeded simulation (tests/sim) and behind the gRPC driver in the master.
+// It holds no snapshot data either (that grows with the state machine): of its snapshot it keeps
+// the metadata and the size; the chunks it sends name their bytes (offset, length), which the
+// driver reads from its storage; a snapshot received from the leader is held only until the
+// Ready that hands it out.
 //
 // Implemented: leader election with pre-vote and check-quorum (a follower that heard from a leader
 // within the election timeout ignores (pre-)votes, so a node returning from a partition cannot
@@ -36,6 +40,7 @@
 //       2. send the other rd.messages (only now: a vote or an append ack must never leave before
 //          the state it vouches for is durable); delivery may fail, drop, reorder, duplicate --
 //          Raft copes, so the transport never retries or blocks the loop. Batch per peer.
+//          (In 0. and 2., a snapshot chunk gets its bytes from storage first: FillSnapshotChunk.)
 //       3. apply: if rd.snapshot, restore the state machine from rd.snapshot->data();
 //          then apply rd.committed_entries in order (ENTRY_NORMAL: the command;
 //          ENTRY_CONF_CHANGE: a ConfChangeRecord, e.g. connect to a new member, or shut down
@@ -43,8 +48,9 @@
 //          Serve rd.read_states once the state machine has applied >= read_state.index.
 //          Note rd.soft_state (leader/role changes): fail waiting proposals on a leader change.
 //       4. node.Advance(rd)
-//     periodically, with the state machine at applied index i and its serialized state s:
-//       node.CompactTo(i, s); storage->Compact(node.snapshot())
+//     periodically, with the state machine at applied index i:
+//       w = storage->NewSnapshotWriter(i); write the state machine at i into w (on any thread);
+//       w->Finish(); node.CompactTo(i, w->size()); storage->Compact(node.snapshot(), *w)
 //     (the log between snapshot and last entry is held in memory: compaction bounds it).
 //
 // Between GetReady() and Advance() no other method of the node may be called (checked): the
@@ -147,7 +153,8 @@ struct Ready {
   std::optional<SoftState> soft_state;  // set when leader or role changed
   std::optional<HardState> hard_state;  // set when term, vote or commit changed
   std::vector<Entry> entries;           // append, replacing any stored suffix from entries[0]
-  std::optional<Snapshot> snapshot;     // received from the leader: persist, then restore from it
+  std::optional<Snapshot> snapshot;     // received from the leader, with its data: persist, then
+                                        // restore from it
   std::vector<Entry> committed_entries; // apply in order (after the snapshot, if any)
   std::vector<Message> messages;        // send after persisting, except SendableBeforePersist
   std::vector<ReadState> read_states;
@@ -173,8 +180,9 @@ struct Ready {
 // What storage hands back at startup (see storage.h).
 struct PersistentState {
   HardState hard_state;
-  Snapshot snapshot;          // index 0: none
-  std::vector<Entry> entries; // contiguous, starting at snapshot index + 1
+  SnapshotMetadata snapshot;    // index 0: none
+  uint64_t snapshot_bytes = 0;  // size of its data (Storage::ReadSnapshotData)
+  std::vector<Entry> entries;   // contiguous, starting at snapshot index + 1
 };
 
 // (index, term) of an accepted proposal.
@@ -215,9 +223,10 @@ class RaftNode {
   // brings the target up to date, then tells it to campaign. Abandoned after an election timeout.
   absl::Status TransferLeadership(uint64_t target);
 
-  // Compacts the log up to `index` (<= applied) with `data`, the state machine at that index.
-  // The driver then stores snapshot() (Storage::Compact).
-  absl::Status CompactTo(uint64_t index, std::string data);
+  // Compacts the log up to `index` (<= applied). The state machine at that index is the
+  // snapshot's data, `data_bytes` long, which the driver has written to storage and now stores
+  // with snapshot() (Storage::Compact).
+  absl::Status CompactTo(uint64_t index, uint64_t data_bytes);
 
   bool HasReady();
   Ready GetReady();
@@ -236,8 +245,9 @@ class RaftNode {
   // Effective configuration: the latest in the log, committed or not.
   const Configuration& configuration() const { return log_.configuration(); }
   bool IsMember(uint64_t id) const;
-  // Latest snapshot (compaction point), with data.
-  const Snapshot& snapshot() const { return log_.snapshot(); }
+  // Latest snapshot (compaction point): metadata and data size; the data is in storage.
+  const SnapshotMetadata& snapshot() const { return log_.snapshot(); }
+  uint64_t snapshot_bytes() const { return log_.snapshot_bytes(); }
   const RaftLog& log() const { return log_; }
   uint64_t lead_transferee() const { return lead_transferee_; }
   // Leader only: replication progress of a member (nullptr if unknown).
@@ -251,6 +261,8 @@ class RaftNode {
     uint64_t from = 0;          // requester; this node's id for a local read
     uint64_t required_seq = 0;  // heartbeat round that must reach a quorum
   };
+  // A snapshot being received. Its chunks gather in memory (not in a file: only a follower that
+  // catches up by snapshot holds them, until the Ready that hands the snapshot out).
   struct IncomingSnapshot {
     bool active = false;
     uint64_t term = 0;  // leader term that sends it
@@ -348,6 +360,8 @@ class RaftNode {
   bool append_broadcast_needed_ = false;
 
   IncomingSnapshot incoming_snapshot_;
+  // Complete, with its data, from HandleSnapshotChunk until GetReady hands it out.
+  std::optional<Snapshot> received_snapshot_;
 
   std::vector<Message> msgs_;
   std::vector<ReadState> read_states_;

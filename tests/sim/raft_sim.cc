@@ -142,7 +142,9 @@ class Simulation {
   void Process(Node& n);
   void CheckReadyEntries(Node& n, const Ready& rd);
   void ApplyEntry(Node& n, const Entry& e);
-  void RestoreSnapshot(Node& n, const Snapshot& snap, const char* why);
+  void RestoreSnapshot(Node& n, uint64_t index, const std::string& data, const char* why);
+  // Sends `m` as the driver would: a snapshot chunk with its bytes read from n's storage.
+  void SendFrom(Node& n, const Message& m);
   void CheckLeader(Node& n);
   void FullCheck();
   void CheckLog(Node& n);  // the whole log against the registry and the committed sequence
@@ -210,7 +212,7 @@ void Simulation::StartNode(Node& n) {
   RaftOptions opts;
   opts.id = n.id;
   if (n.initial) opts.initial_members = initial_members_;
-  opts.applied_index = state->snapshot.metadata().index();
+  opts.applied_index = state->snapshot.index();
   opts.election_ticks = 10;
   opts.heartbeat_ticks = 1 + static_cast<int>(rng_.Uniform(2));
   opts.seed = rng_.Next();
@@ -230,9 +232,14 @@ void Simulation::StartNode(Node& n) {
   n.applied = 0;
   n.chain = 0;
   n.compact_threshold = 10 + rng_.Uniform(60);
-  if (state->snapshot.metadata().index() > 0) RestoreSnapshot(n, state->snapshot, "restart");
+  if (state->snapshot.index() > 0) {
+    absl::StatusOr<std::string> data =
+        n.storage.ReadSnapshotData(state->snapshot.index(), 0, state->snapshot_bytes);
+    if (!data.ok()) Fail("read snapshot: " + data.status().ToString());
+    RestoreSnapshot(n, state->snapshot.index(), *data, "restart");
+  }
   Trace("start ", n.id, " hs=", state->hard_state.term(), "/", state->hard_state.vote(), "/",
-        state->hard_state.commit(), " snap=", state->snapshot.metadata().index(),
+        state->hard_state.commit(), " snap=", state->snapshot.index(),
         " entries=", state->entries.size());
   Process(n);
 }
@@ -245,6 +252,20 @@ void Simulation::CrashNode(Node& n) {
   n.reads.clear();
   n.down_until = round_ + 1 + static_cast<int>(rng_.Uniform(40));
   ++result_.crashes;
+}
+
+void Simulation::SendFrom(Node& n, const Message& m) {
+  Message out = m;
+  absl::Status s = FillSnapshotChunk(n.storage, out);
+  if (absl::IsFailedPrecondition(s)) {
+    Trace("chunk of a replaced snapshot not sent ", Describe(m));
+    return;
+  }
+  if (!s.ok()) Fail(absl::StrCat("node ", n.id, " fill snapshot chunk: ", s.ToString()));
+  if (out.type() == MSG_SNAP && out.snapshot().data().size() != out.snapshot().length()) {
+    Fail("snapshot chunk not filled");
+  }
+  Send(out);
 }
 
 void Simulation::Send(const Message& m) {
@@ -310,7 +331,7 @@ void Simulation::Process(Node& n) {
     bool sent_early = false;
     for (const Message& m : rd.messages) {
       if (rd.SendableBeforePersist(m)) {
-        Send(m);
+        SendFrom(n, m);
         sent_early = true;
       }
     }
@@ -322,9 +343,11 @@ void Simulation::Process(Node& n) {
     absl::Status s = n.storage.SaveReady(rd);
     if (!s.ok()) Fail("save: " + s.ToString());
     for (const Message& m : rd.messages) {
-      if (!rd.SendableBeforePersist(m)) Send(m);
+      if (!rd.SendableBeforePersist(m)) SendFrom(n, m);
     }
-    if (rd.snapshot) RestoreSnapshot(n, *rd.snapshot, "install");
+    if (rd.snapshot) {
+      RestoreSnapshot(n, rd.snapshot->metadata().index(), rd.snapshot->data(), "install");
+    }
     bool removed = false;
     for (const Entry& e : rd.committed_entries) {
       ApplyEntry(n, e);
@@ -413,12 +436,12 @@ void Simulation::ApplyEntry(Node& n, const Entry& e) {
   }
 }
 
-void Simulation::RestoreSnapshot(Node& n, const Snapshot& snap, const char* why) {
-  const std::string& data = snap.data();
+void Simulation::RestoreSnapshot(Node& n, uint64_t snap_index, const std::string& data,
+                                 const char* why) {
   if (data.size() < 16) Fail("snapshot data too short");
   const uint64_t index = DecodeFixed64BE(absl::string_view(data.data(), 8));
   const uint64_t chain = DecodeFixed64BE(absl::string_view(data.data() + 8, 8));
-  if (index != snap.metadata().index()) Fail("snapshot index mismatch");
+  if (index != snap_index) Fail("snapshot index mismatch");
   if (index > committed_.size() || committed_[index - 1].chain != chain) {
     Fail(absl::StrCat("snapshot at ", index, " (", why, ", node ", n.id,
                       ") does not match the committed sequence"));
@@ -437,9 +460,18 @@ void Simulation::MaybeCompact(Node& n) {
   PutFixed64BE(&data, n.applied);
   PutFixed64BE(&data, n.chain);
   data.append(rng_.Uniform(3000), 'x');  // big enough to need several chunks
-  absl::Status s = n.raft->CompactTo(n.applied, std::move(data));
+  // As the master does: written to storage, then the core learns only its size.
+  absl::StatusOr<std::unique_ptr<SnapshotWriter>> writer = n.storage.NewSnapshotWriter(n.applied);
+  if (!writer.ok()) Fail("snapshot writer: " + writer.status().ToString());
+  for (size_t at = 0; at < data.size(); at += 1000) {
+    absl::Status s = (*writer)->Append(absl::string_view(data).substr(at, 1000));
+    if (!s.ok()) Fail("snapshot write: " + s.ToString());
+  }
+  absl::Status s = (*writer)->Finish();
+  if (!s.ok()) Fail("snapshot finish: " + s.ToString());
+  s = n.raft->CompactTo(n.applied, (*writer)->size());
   if (!s.ok()) Fail("compact: " + s.ToString());
-  s = n.storage.Compact(n.raft->snapshot());
+  s = n.storage.Compact(n.raft->snapshot(), **writer);
   if (!s.ok()) Fail("storage compact: " + s.ToString());
   Trace("node ", n.id, " compacted to ", n.applied);
 }

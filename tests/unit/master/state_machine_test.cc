@@ -556,11 +556,16 @@ TEST_F(StateMachineTest, SafeModeRefusesNamespaceChangesUntilLeft) {
 TEST_F(StateMachineTest, CapturedSnapshotIsTheStateAtCaptureWhateverIsAppliedLater) {
   ASSERT_TRUE(Mkdir(kRoot, "before").ok());
   const uint64_t captured_at = sm_->applied_index();
-  std::function<std::string()> build = sm_->CaptureSnapshot();
+  auto build = sm_->CaptureSnapshot();
   // Applying goes on while the snapshot is serialized (on another thread in the master).
   ASSERT_TRUE(Mkdir(kRoot, "after").ok());
   std::string data;
-  std::thread builder([&] { data = build(); });
+  std::thread builder([&] {
+    EXPECT_TRUE(build([&data](absl::string_view piece) {
+                  data.append(piece.data(), piece.size());
+                  return absl::OkStatus();
+                }).ok());
+  });
   builder.join();
   TempDir other_dir;
   auto other = StateMachine::Open(other_dir.path() + "/meta");
@@ -569,6 +574,31 @@ TEST_F(StateMachineTest, CapturedSnapshotIsTheStateAtCaptureWhateverIsAppliedLat
   EXPECT_TRUE((*other)->LookupPath("/before").ok());
   EXPECT_EQ(ErrnoOf((*other)->LookupPath("/after").status()), ENOENT);
   EXPECT_TRUE(sm_->LookupPath("/after").ok());  // while the live state has both
+}
+
+// A snapshot reaches its sink in bounded pieces (the master streams them into a file), never
+// as one string of the whole state; a sink's error stops it.
+TEST_F(StateMachineTest, SnapshotIsStreamedInBoundedPieces) {
+  for (int i = 0; i < 2000; ++i) ASSERT_TRUE(Mkdir(kRoot, "directory-" + std::to_string(i)).ok());
+  const std::string whole = sm_->Snapshot();
+  ASSERT_GT(whole.size(), 2 * StateMachine::kSnapshotPieceBytes);
+  std::string streamed;
+  int pieces = 0;
+  ASSERT_TRUE(sm_->CaptureSnapshot()([&](absl::string_view piece) {
+                   ++pieces;
+                   EXPECT_LE(piece.size(), StateMachine::kSnapshotPieceBytes + 4096);
+                   streamed.append(piece.data(), piece.size());
+                   return absl::OkStatus();
+                 }).ok());
+  EXPECT_GE(pieces, 3);
+  EXPECT_TRUE(streamed == whole);
+  int calls = 0;
+  absl::Status s = sm_->CaptureSnapshot()([&](absl::string_view) {
+    ++calls;
+    return absl::ResourceExhaustedError("disk full");
+  });
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(calls, 1);
 }
 
 TEST_F(StateMachineTest, DecommissionedDatanodesAreListedInOrder) {

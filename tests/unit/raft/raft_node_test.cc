@@ -11,6 +11,7 @@
 namespace dfs::raft {
 namespace {
 
+using testing::CompactWithData;
 using testing::Network;
 
 std::vector<std::string> Strings(std::initializer_list<const char*> list) {
@@ -622,6 +623,8 @@ TEST(RaftMembership, RemovedLeaderStepsDownAfterCommit) {
   EXPECT_NE(net.raft(1).role(), Role::kPreCandidate);
 }
 
+// The core holds no snapshot bytes (RaftNode::snapshot() is metadata only, by type): its chunks
+// name them (offset, length) and the driver's FillSnapshotChunk reads them from storage.
 TEST(RaftSnapshot, LaggingFollowerGetsChunkedSnapshot) {
   Network net = ThreeNodes([](RaftOptions& o) { o.max_snapshot_chunk_bytes = 100; });
   net.Run(2);
@@ -631,14 +634,17 @@ TEST(RaftSnapshot, LaggingFollowerGetsChunkedSnapshot) {
   net.Stabilize();
   net.Run(1);
   const uint64_t applied = net.raft(1).applied_index();
-  const std::string state(1000, 's');  // the "state machine": 10 chunks of 100 bytes
-  ASSERT_TRUE(net.raft(1).CompactTo(applied, state).ok());
-  ASSERT_TRUE(net.node(1).storage.Compact(net.raft(1).snapshot()).ok());
+  // The "state machine": 10 chunks of 100 bytes, each byte telling where it belongs.
+  std::string state;
+  for (int i = 0; i < 1000; ++i) state.push_back(static_cast<char>('a' + i % 23));
+  ASSERT_TRUE(CompactWithData(net.raft(1), net.node(1).storage, applied, state).ok());
+  EXPECT_EQ(net.raft(1).snapshot_bytes(), state.size());
   EXPECT_EQ(net.raft(1).first_index(), applied + 1);
   ASSERT_TRUE(net.raft(1).Propose("after").ok());
   net.Process(1);
   net.Heal();
   int chunks = 0;
+  std::string streamed;
   for (int round = 0; round < 20; ++round) {
     net.TickAll();
     while (!net.queue().empty()) {
@@ -647,30 +653,46 @@ TEST(RaftSnapshot, LaggingFollowerGetsChunkedSnapshot) {
       if (m.type() == MSG_SNAP && m.to() == 3) {
         ++chunks;
         EXPECT_LE(m.snapshot().data().size(), 100u);
+        if (m.snapshot().offset() == streamed.size()) streamed += m.snapshot().data();
       }
       net.Deliver(m);
     }
   }
   EXPECT_GE(chunks, 10);
+  EXPECT_EQ(streamed, state);
+  ASSERT_FALSE(net.core_chunks().empty());
+  for (const Message& m : net.core_chunks()) {
+    EXPECT_TRUE(m.snapshot().data().empty());
+    EXPECT_EQ(m.snapshot().total_bytes(), state.size());
+    EXPECT_EQ(m.snapshot().length(), std::min<uint64_t>(100, state.size() - m.snapshot().offset()));
+  }
   ASSERT_EQ(net.node(3).restored.size(), 1u);
-  EXPECT_EQ(net.node(3).restored[0].data(), state);
+  EXPECT_EQ(net.node(3).restored[0].data(), state);  // the Ready hands the received data out
   EXPECT_EQ(net.node(3).restored[0].metadata().index(), applied);
   EXPECT_EQ(net.node(3).restored[0].metadata().configuration().members_size(), 3);
   EXPECT_EQ(net.AppliedData(3), Strings({"after"}));
   EXPECT_EQ(net.raft(3).last_index(), net.raft(1).last_index());
   // The snapshot is durable on node 3: it survives a restart.
   net.Restart(3);
-  EXPECT_EQ(net.raft(3).snapshot().metadata().index(), applied);
-  EXPECT_EQ(net.raft(3).snapshot().data(), state);
+  EXPECT_EQ(net.raft(3).snapshot().index(), applied);
+  EXPECT_EQ(net.raft(3).snapshot_bytes(), state.size());
+  EXPECT_EQ(*net.node(3).storage.ReadSnapshotData(applied, 0, state.size()), state);
+  // A chunk of a snapshot replaced since cannot be filled (the driver drops it).
+  net.Run(2);
+  ASSERT_TRUE(
+      CompactWithData(net.raft(1), net.node(1).storage, net.raft(1).applied_index(), "newer").ok());
+  Message chunk = net.core_chunks().back();
+  EXPECT_EQ(FillSnapshotChunk(net.node(1).storage, chunk).code(),
+            absl::StatusCode::kFailedPrecondition);
 }
 
 TEST(RaftSnapshot, CompactRules) {
   Network net = ThreeNodes();
   net.Run(2);
-  EXPECT_EQ(net.raft(1).CompactTo(net.raft(1).applied_index() + 1, "x").code(),
+  EXPECT_EQ(net.raft(1).CompactTo(net.raft(1).applied_index() + 1, 1).code(),
             absl::StatusCode::kInvalidArgument);
-  ASSERT_TRUE(net.raft(1).CompactTo(net.raft(1).applied_index(), "x").ok());
-  EXPECT_EQ(net.raft(1).CompactTo(net.raft(1).applied_index(), "x").code(),
+  ASSERT_TRUE(net.raft(1).CompactTo(net.raft(1).applied_index(), 1).ok());
+  EXPECT_EQ(net.raft(1).CompactTo(net.raft(1).applied_index(), 1).code(),
             absl::StatusCode::kFailedPrecondition);
 }
 

@@ -1,7 +1,8 @@
 // A scripted, deterministic in-process network of RaftNodes for interaction tests (in the spirit
 // of etcd-io/raft's rafttest InteractionEnv): the test decides who ticks, which messages are
 // delivered, which links are cut and who restarts. Each node's Ready is handled as the driver
-// would: persist to MemoryStorage, queue messages, apply, Advance.
+// would: persist to MemoryStorage, queue messages (snapshot chunks filled from the storage),
+// apply, Advance.
 #pragma once
 
 #include <deque>
@@ -30,6 +31,18 @@ struct TestNode {
   std::vector<ReadState> reads;
   uint64_t applied_index = 0;
 };
+
+// Takes a snapshot at `index` with data `state` as the master does: the data goes to storage
+// through a SnapshotWriter, the core learns only its size.
+inline absl::Status CompactWithData(RaftNode& node, Storage& storage, uint64_t index,
+                                    const std::string& state) {
+  absl::StatusOr<std::unique_ptr<SnapshotWriter>> writer = storage.NewSnapshotWriter(index);
+  if (!writer.ok()) return writer.status();
+  if (absl::Status s = (*writer)->Append(state); !s.ok()) return s;
+  if (absl::Status s = (*writer)->Finish(); !s.ok()) return s;
+  if (absl::Status s = node.CompactTo(index, (*writer)->size()); !s.ok()) return s;
+  return storage.Compact(node.snapshot(), **writer);
+}
 
 class Network {
  public:
@@ -79,7 +92,7 @@ class Network {
     TestNode& n = node(id);
     absl::StatusOr<PersistentState> state = n.storage.Load();
     DFS_CHECK_OK(state.status());
-    n.applied_index = std::max(n.applied_index, state->snapshot.metadata().index());
+    n.applied_index = std::max(n.applied_index, state->snapshot.index());
     n.raft = std::make_unique<RaftNode>(OptionsFor(n, *state), *state);
     n.up = true;
     Process(id);
@@ -103,7 +116,11 @@ class Network {
     while (n.up && n.raft->HasReady()) {
       Ready rd = n.raft->GetReady();
       DFS_CHECK_OK(n.storage.SaveReady(rd));
-      for (const Message& m : rd.messages) queue_.push_back(m);
+      for (Message m : rd.messages) {
+        if (m.type() == MSG_SNAP) core_chunks_.push_back(m);
+        // A chunk of a snapshot replaced since is dropped, as the master drops it.
+        if (FillSnapshotChunk(n.storage, m).ok()) queue_.push_back(std::move(m));
+      }
       if (rd.snapshot) {
         n.restored.push_back(*rd.snapshot);
         n.applied_index = rd.snapshot->metadata().index();
@@ -143,6 +160,8 @@ class Network {
 
   // Messages sent and not yet delivered.
   std::deque<Message>& queue() { return queue_; }
+  // Every snapshot chunk as the cores emitted it, before FillSnapshotChunk.
+  const std::vector<Message>& core_chunks() const { return core_chunks_; }
   std::vector<Message> Take() {
     std::vector<Message> out(queue_.begin(), queue_.end());
     queue_.clear();
@@ -207,6 +226,7 @@ class Network {
   std::vector<Member> members_;
   std::map<uint64_t, std::unique_ptr<TestNode>> nodes_;
   std::deque<Message> queue_;
+  std::vector<Message> core_chunks_;
   std::set<std::pair<uint64_t, uint64_t>> cut_;
   uint64_t restarts_ = 0;
 };

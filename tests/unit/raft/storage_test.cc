@@ -1,5 +1,5 @@
 // Storage implementations: the same round-trip tests over MemoryStorage and LevelDbStorage, plus
-// crash behaviour (MemoryStorage) and reload across reopen (LevelDB).
+// crash behaviour (MemoryStorage), reload across reopen and snapshot files (LevelDB).
 #include "master/raft/storage.h"
 
 #include <stdlib.h>
@@ -10,6 +10,8 @@
 #include <memory>
 #include <string>
 
+#include "common/crc32c.h"
+#include "common/file_util.h"
 #include "gtest/gtest.h"
 #include "leveldb/db.h"
 #include "master/raft/leveldb_storage.h"
@@ -41,6 +43,24 @@ Snapshot MakeSnapshot(uint64_t index, uint64_t term, const std::string& data) {
   s.mutable_metadata()->mutable_configuration()->add_members()->set_id(1);
   s.set_data(data);
   return s;
+}
+
+// A local snapshot, as the driver stores one: data through a writer, then Compact.
+absl::Status Compact(Storage& s, const Snapshot& snapshot) {
+  absl::StatusOr<std::unique_ptr<SnapshotWriter>> writer =
+      s.NewSnapshotWriter(snapshot.metadata().index());
+  if (!writer.ok()) return writer.status();
+  if (absl::Status st = (*writer)->Append(snapshot.data()); !st.ok()) return st;
+  if (absl::Status st = (*writer)->Finish(); !st.ok()) return st;
+  return s.Compact(snapshot.metadata(), **writer);
+}
+
+// The stored snapshot's data, whole.
+std::string SnapshotData(Storage& s) {
+  absl::StatusOr<PersistentState> st = s.Load();
+  if (!st.ok()) return "load: " + st.status().ToString();
+  absl::StatusOr<std::string> data = s.ReadSnapshotData(st->snapshot.index(), 0, st->snapshot_bytes);
+  return data.ok() ? *data : "read: " + data.status().ToString();
 }
 
 std::vector<uint64_t> Indexes(const PersistentState& s) {
@@ -87,11 +107,17 @@ void RoundTrip(Storage& s) {
   EXPECT_EQ(st->hard_state.term(), 2u);  // untouched
 
   // Local compaction keeps later entries.
-  ASSERT_TRUE(s.Compact(MakeSnapshot(2, 1, "state@2")).ok());
+  ASSERT_TRUE(Compact(s, MakeSnapshot(2, 1, "state@2")).ok());
   ASSERT_TRUE(s.Save(std::nullopt, std::nullopt, {MakeEntry(4, 3), MakeEntry(5, 3)}, true).ok());
   st = s.Load();
-  EXPECT_EQ(st->snapshot.metadata().index(), 2u);
-  EXPECT_EQ(st->snapshot.data(), "state@2");
+  EXPECT_EQ(st->snapshot.index(), 2u);
+  EXPECT_EQ(st->snapshot_bytes, 7u);
+  EXPECT_EQ(SnapshotData(s), "state@2");
+  EXPECT_EQ(*s.ReadSnapshotData(2, 3, 100), "te@2");
+  EXPECT_EQ(s.ReadSnapshotData(1, 0, 1).status().code(), absl::StatusCode::kFailedPrecondition);
+  // An older snapshot than the stored one is discarded.
+  ASSERT_TRUE(Compact(s, MakeSnapshot(1, 1, "state@1")).ok());
+  EXPECT_EQ(SnapshotData(s), "state@2");
   EXPECT_EQ(Indexes(*st), (std::vector<uint64_t>{3, 4, 5}));
 
   // A snapshot from the leader replaces the whole log; entries may follow it in the same write.
@@ -99,8 +125,8 @@ void RoundTrip(Storage& s) {
                      true)
                   .ok());
   st = s.Load();
-  EXPECT_EQ(st->snapshot.metadata().index(), 10u);
-  EXPECT_EQ(st->snapshot.data(), "state@10");
+  EXPECT_EQ(st->snapshot.index(), 10u);
+  EXPECT_EQ(SnapshotData(s), "state@10");
   EXPECT_EQ(Indexes(*st), (std::vector<uint64_t>{11}));
   EXPECT_EQ(st->hard_state.commit(), 10u);
 }
@@ -129,7 +155,7 @@ TEST(MemoryStorage, FailedWriteIsSticky) {
   MemoryStorage s;
   s.FailWrites();
   EXPECT_FALSE(s.Save(MakeHardState(1, 0, 0), std::nullopt, {}, true).ok());
-  EXPECT_FALSE(s.Compact(MakeSnapshot(1, 1, "")).ok());
+  EXPECT_FALSE(Compact(s, MakeSnapshot(1, 1, "")).ok());
 }
 
 TEST(LevelDbStorage, RoundTrip) {
@@ -147,7 +173,7 @@ TEST(LevelDbStorage, ReloadsAfterReopen) {
     std::vector<Entry> entries;
     for (uint64_t i = 1; i <= 300; ++i) entries.push_back(MakeEntry(i, 1 + i / 100));
     ASSERT_TRUE((*s)->Save(MakeHardState(4, 2, 250), std::nullopt, entries, true).ok());
-    ASSERT_TRUE((*s)->Compact(MakeSnapshot(200, 3, std::string(100000, 'z'))).ok());
+    ASSERT_TRUE(Compact(**s, MakeSnapshot(200, 3, std::string(100000, 'z'))).ok());
     ASSERT_TRUE((*s)->Save(std::nullopt, std::nullopt, {MakeEntry(290, 5)}, true).ok());
   }
   auto s = LevelDbStorage::Open(dir.path());
@@ -157,8 +183,8 @@ TEST(LevelDbStorage, ReloadsAfterReopen) {
   EXPECT_EQ(st->hard_state.term(), 4u);
   EXPECT_EQ(st->hard_state.vote(), 2u);
   EXPECT_EQ(st->hard_state.commit(), 250u);
-  EXPECT_EQ(st->snapshot.metadata().index(), 200u);
-  EXPECT_EQ(st->snapshot.data().size(), 100000u);
+  EXPECT_EQ(st->snapshot.index(), 200u);
+  EXPECT_EQ(SnapshotData(**s), std::string(100000, 'z'));
   ASSERT_EQ(st->entries.size(), 90u);
   EXPECT_EQ(st->entries.front().index(), 201u);
   EXPECT_EQ(st->entries.back().index(), 290u);
@@ -198,8 +224,8 @@ TEST(LevelDbStorage, SnapshotDataLivesInOneFile) {
     auto s = LevelDbStorage::Open(dir.path());
     ASSERT_TRUE(s.ok());
     ASSERT_TRUE((*s)->Save(std::nullopt, std::nullopt, {MakeEntry(1, 1), MakeEntry(2, 1)}, true).ok());
-    ASSERT_TRUE((*s)->Compact(MakeSnapshot(1, 1, "state@1")).ok());
-    ASSERT_TRUE((*s)->Compact(MakeSnapshot(2, 1, "state@2")).ok());
+    ASSERT_TRUE(Compact(**s, MakeSnapshot(1, 1, "state@1")).ok());
+    ASSERT_TRUE(Compact(**s, MakeSnapshot(2, 1, "state@2")).ok());
     EXPECT_EQ(SnapshotFiles(dir.path()),
               (std::vector<std::string>{"snapshot-00000000000000000002.data"}));
     // From the leader: replaces the local one.
@@ -219,9 +245,9 @@ TEST(LevelDbStorage, SnapshotDataLivesInOneFile) {
               (std::vector<std::string>{"snapshot-00000000000000000007.data"}));
     absl::StatusOr<PersistentState> st = (*s)->Load();
     ASSERT_TRUE(st.ok()) << st.status();
-    EXPECT_EQ(st->snapshot.metadata().index(), 7u);
-    EXPECT_EQ(st->snapshot.metadata().configuration().members_size(), 1);
-    EXPECT_EQ(st->snapshot.data(), "state@7");
+    EXPECT_EQ(st->snapshot.index(), 7u);
+    EXPECT_EQ(st->snapshot.configuration().members_size(), 1);
+    EXPECT_EQ(SnapshotData(**s), "state@7");
   }
   // Damaged data is DataLoss, not a silently different state.
   {
@@ -252,13 +278,102 @@ TEST(LevelDbStorage, ReadsSnapshotDataStoredInTheDatabase) {
   ASSERT_TRUE(s.ok()) << s.status();
   absl::StatusOr<PersistentState> st = (*s)->Load();
   ASSERT_TRUE(st.ok()) << st.status();
-  EXPECT_EQ(st->snapshot.metadata().index(), 4u);
-  EXPECT_EQ(st->snapshot.data(), "state@4");
-  // The next snapshot moves to the new layout.
-  ASSERT_TRUE((*s)->Compact(MakeSnapshot(5, 2, "state@5")).ok());
-  EXPECT_EQ((*s)->Load()->snapshot.data(), "state@5");
+  EXPECT_EQ(st->snapshot.index(), 4u);
+  EXPECT_EQ(SnapshotData(**s), "state@4");
+  // Moved to a file of its own at open.
+  EXPECT_EQ(SnapshotFiles(dir.path()),
+            (std::vector<std::string>{"snapshot-00000000000000000004.data"}));
+  ASSERT_TRUE(Compact(**s, MakeSnapshot(5, 2, "state@5")).ok());
+  EXPECT_EQ(SnapshotData(**s), "state@5");
   EXPECT_EQ(SnapshotFiles(dir.path()),
             (std::vector<std::string>{"snapshot-00000000000000000005.data"}));
+}
+
+// A local snapshot is streamed into a temporary file (size and CRC32C computed on the way, no
+// copy of the whole in memory needed), named only by Compact, and read back in pieces.
+TEST(LevelDbStorage, SnapshotIsStreamedIntoAFileWithItsChecksum) {
+  TempDir dir;
+  std::string expected;
+  {
+    auto s = LevelDbStorage::Open(dir.path());
+    ASSERT_TRUE(s.ok());
+    ASSERT_TRUE((*s)->Save(std::nullopt, std::nullopt, {MakeEntry(1, 1), MakeEntry(2, 1)}, true).ok());
+    absl::StatusOr<std::unique_ptr<SnapshotWriter>> writer = (*s)->NewSnapshotWriter(2);
+    ASSERT_TRUE(writer.ok()) << writer.status();
+    // Small pieces that fill the writer's buffer several times, and one larger than it.
+    for (int i = 0; i < 40; ++i) {
+      std::string piece(65536 + i, static_cast<char>('a' + i % 26));
+      expected += piece;
+      ASSERT_TRUE((*writer)->Append(piece).ok());
+    }
+    std::string big(3 << 20, 'Z');
+    big[12345] = 'q';
+    expected += big;
+    ASSERT_TRUE((*writer)->Append(big).ok());
+    ASSERT_TRUE((*writer)->Finish().ok());
+    EXPECT_EQ((*writer)->size(), expected.size());
+    EXPECT_EQ((*writer)->crc32c(), Crc32c(expected));
+    // Written, not yet named: only a temporary file.
+    std::vector<std::string> files = SnapshotFiles(dir.path());
+    ASSERT_EQ(files.size(), 1u);
+    EXPECT_NE(files[0].find(".tmp"), std::string::npos) << files[0];
+    ASSERT_TRUE((*s)->Compact(MakeSnapshot(2, 1, "").metadata(), **writer).ok());
+    EXPECT_EQ(SnapshotFiles(dir.path()),
+              (std::vector<std::string>{"snapshot-00000000000000000002.data"}));
+    absl::StatusOr<std::string> on_disk =
+        ReadFile(dir.path() + "/snapshot-00000000000000000002.data");
+    ASSERT_TRUE(on_disk.ok());
+    EXPECT_EQ(Crc32c(*on_disk), Crc32c(expected));
+    EXPECT_TRUE(*on_disk == expected);
+  }
+  auto s = LevelDbStorage::Open(dir.path());
+  ASSERT_TRUE(s.ok());
+  absl::StatusOr<PersistentState> st = (*s)->Load();  // checks size and CRC32C
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(st->snapshot_bytes, expected.size());
+  EXPECT_TRUE(*(*s)->ReadSnapshotData(2, 1 << 20, 100) == expected.substr(1 << 20, 100));
+  EXPECT_TRUE(*(*s)->ReadSnapshotData(2, expected.size() - 5, 100) == expected.substr(expected.size() - 5));
+}
+
+// Snapshot data that was never adopted does not stay on disk: a writer dropped before Compact
+// removes its file, a snapshot named meanwhile leaves a writer's file alone, and a crash's
+// leftovers go at open.
+TEST(LevelDbStorage, UnadoptedSnapshotFilesAreRemoved) {
+  TempDir dir;
+  {
+    auto s = LevelDbStorage::Open(dir.path());
+    ASSERT_TRUE(s.ok());
+    {
+      absl::StatusOr<std::unique_ptr<SnapshotWriter>> dropped = (*s)->NewSnapshotWriter(1);
+      ASSERT_TRUE(dropped.ok());
+      ASSERT_TRUE((*dropped)->Append("partial").ok());
+      EXPECT_EQ(SnapshotFiles(dir.path()).size(), 1u);
+    }
+    EXPECT_TRUE(SnapshotFiles(dir.path()).empty());
+    ASSERT_TRUE((*s)->Save(std::nullopt, std::nullopt, {MakeEntry(1, 1), MakeEntry(2, 1)}, true).ok());
+    absl::StatusOr<std::unique_ptr<SnapshotWriter>> building = (*s)->NewSnapshotWriter(2);
+    ASSERT_TRUE(building.ok());
+    ASSERT_TRUE((*building)->Append("state@2").ok());
+    // A snapshot from the leader is named while ours is being written.
+    ASSERT_TRUE((*s)->Save(MakeHardState(2, 0, 7), MakeSnapshot(7, 2, "state@7"), {}, true).ok());
+    EXPECT_EQ(SnapshotFiles(dir.path()).size(), 2u);
+    ASSERT_TRUE((*building)->Finish().ok());
+    // Too old now: discarded, and its file with it.
+    ASSERT_TRUE((*s)->Compact(MakeSnapshot(2, 1, "").metadata(), **building).ok());
+    building->reset();
+    EXPECT_EQ(SnapshotFiles(dir.path()),
+              (std::vector<std::string>{"snapshot-00000000000000000007.data"}));
+    // A crash while writing leaves a temporary file behind.
+    absl::StatusOr<std::unique_ptr<SnapshotWriter>> crashed = (*s)->NewSnapshotWriter(9);
+    ASSERT_TRUE(crashed.ok());
+    ASSERT_TRUE(std::filesystem::copy_file(dir.path() + "/snapshot-00000000000000000007.data",
+                                           dir.path() + "/snapshot-00000000000000000009.data.tmp-5"));
+  }
+  auto s = LevelDbStorage::Open(dir.path());
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(SnapshotFiles(dir.path()),
+            (std::vector<std::string>{"snapshot-00000000000000000007.data"}));
+  EXPECT_EQ(SnapshotData(**s), "state@7");
 }
 
 // A RaftNode restarted on LevelDB storage picks up where it was.
@@ -291,8 +406,7 @@ TEST(LevelDbStorage, NodeRestartsFromDisk) {
     for (int i = 0; i < 10; ++i) ASSERT_TRUE(node.Propose("cmd" + std::to_string(i)).ok());
     drain(node, **s);
     EXPECT_EQ(applied, 12u);  // conf + no-op + 10 commands
-    ASSERT_TRUE(node.CompactTo(5, "state@5").ok());
-    ASSERT_TRUE((*s)->Compact(node.snapshot()).ok());
+    ASSERT_TRUE(testing::CompactWithData(node, **s, 5, "state@5").ok());
   }
   auto s = LevelDbStorage::Open(dir.path());
   ASSERT_TRUE(s.ok());
@@ -305,7 +419,9 @@ TEST(LevelDbStorage, NodeRestartsFromDisk) {
   EXPECT_EQ(node.first_index(), 6u);
   EXPECT_EQ(node.last_index(), 12u);
   EXPECT_EQ(node.commit_index(), 12u);
-  EXPECT_EQ(node.snapshot().data(), "state@5");
+  EXPECT_EQ(node.snapshot().index(), 5u);
+  EXPECT_EQ(node.snapshot_bytes(), 7u);
+  EXPECT_EQ(SnapshotData(**s), "state@5");
   EXPECT_EQ(node.configuration().members_size(), 1);
 }
 
