@@ -10,6 +10,7 @@
 #include "common/logging.h"
 #include "common/metrics.h"
 #include "common/rpc.h"
+#include "common/status.h"
 #include "proto/datanode.grpc.pb.h"
 
 namespace dfs {
@@ -17,16 +18,19 @@ namespace {
 
 constexpr int64_t kProbeTimeoutMs = 2000;
 
-class GrpcChunkPipeline : public ChunkPipeline {
+// One WriteChunk stream: to `nodes[0]`, which forwards to the rest of `nodes` (a chain), or to
+// one node alone (`nodes` of one: a branch of a fan-out).
+class ChunkStream {
  public:
-  GrpcChunkPipeline(uint64_t chunk_id, std::vector<DatanodeInfo> nodes, int64_t timeout_ms)
-      : chunk_id_(chunk_id), nodes_(std::move(nodes)) {
-    stub_ = DatanodeService::NewStub(GetChannel(nodes_[0].address()));
+  ChunkStream(uint64_t chunk_id, const std::vector<DatanodeInfo>& nodes, int64_t timeout_ms)
+      : chunk_id_(chunk_id), address_(nodes[0].address()) {
+    for (size_t i = 1; i < nodes.size(); ++i) downstream_.push_back(nodes[i].address());
+    stub_ = DatanodeService::NewStub(GetChannel(address_));
     SetTimeout(&context_, timeout_ms);
     writer_ = stub_->WriteChunk(&context_, &response_);
   }
 
-  ~GrpcChunkPipeline() override {
+  ~ChunkStream() {
     if (!done_) {
       // Abandoned: tell the datanodes to drop the partial chunk rather than wait for more.
       context_.TryCancel();
@@ -34,74 +38,132 @@ class GrpcChunkPipeline : public ChunkPipeline {
     }
   }
 
-  uint64_t chunk_id() const override { return chunk_id_; }
-  const std::vector<DatanodeInfo>& nodes() const override { return nodes_; }
-
-  absl::Status Write(absl::string_view piece, bool last) override {
-    if (done_ || writes_done_) return absl::FailedPreconditionError("pipeline already finished");
+  absl::Status Write(const WriteChunkRequest& piece, bool last) {
     WriteChunkRequest request;
     if (!header_sent_) {
       // The header rides with the first piece: one message, and for a small chunk (with the
       // end of the stream too) one frame through each hop of the chain.
       WriteChunkHeader* header = request.mutable_header();
       header->set_chunk_id(chunk_id_);
-      for (size_t i = 1; i < nodes_.size(); ++i) header->add_downstream(nodes_[i].address());
+      for (const std::string& address : downstream_) header->add_downstream(address);
       header_sent_ = true;
     }
-    request.set_data(piece.data(), piece.size());
-    request.set_data_crc32c(Crc32c(piece.data(), piece.size()));
+    request.set_data(piece.data());
+    request.set_data_crc32c(piece.data_crc32c());
     // The last message also half-closes the stream (WritesDone is implied).
     grpc::WriteOptions options;
     if (last) options.set_last_message();
     writes_done_ = last;
-    if (!writer_->Write(request, options)) return Broken();
+    if (!writer_->Write(request, options)) {
+      done_ = true;
+      absl::Status status = FromGrpcStatus(writer_->Finish());
+      if (status.ok()) status = absl::UnavailableError("write stream closed early");
+      return Annotate(status);
+    }
     return absl::OkStatus();
   }
 
-  absl::StatusOr<SealedChunk> Finish() override {
-    if (done_) return absl::FailedPreconditionError("pipeline already finished");
-    if (!header_sent_) {
-      // An empty chunk is never written (empty files have no chunks), so this is a bug.
-      return absl::InternalError("finishing a pipeline that was sent nothing");
-    }
+  // Half-closes the stream (if the last piece did not), so that the nodes seal the chunk.
+  void WritesDone() {
     if (!writes_done_) writer_->WritesDone();
+    writes_done_ = true;
+  }
+
+  // Waits for the nodes' answer.
+  absl::StatusOr<WriteChunkResponse> Finish() {
     done_ = true;
     absl::Status status = FromGrpcStatus(writer_->Finish());
     if (!status.ok()) return Annotate(status);
-    static metrics::Histogram* const latency = WriteStageLatency("pipeline");
-    latency->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start_)
-                         .count());
-    SealedChunk sealed;
-    sealed.length = response_.length();
-    sealed.crc32c = response_.crc32c();
-    sealed.stored_on.assign(response_.stored_on().begin(), response_.stored_on().end());
-    return sealed;
+    return response_;
   }
+
+  bool header_sent() const { return header_sent_; }
 
  private:
-  absl::Status Broken() {
-    done_ = true;
-    absl::Status status = FromGrpcStatus(writer_->Finish());
-    if (status.ok()) status = absl::UnavailableError("write stream closed early");
-    return Annotate(status);
-  }
-
   absl::Status Annotate(const absl::Status& status) {
-    absl::Status result(status.code(), absl::StrCat("chunk ", chunk_id_, " via ",
-                                                    nodes_[0].address(), ": ", status.message()));
+    absl::Status result(status.code(), absl::StrCat("chunk ", chunk_id_, " via ", address_, ": ",
+                                                    status.message()));
     status.ForEachPayload(
         [&](absl::string_view url, const absl::Cord& payload) { result.SetPayload(url, payload); });
     return result;
   }
 
   const uint64_t chunk_id_;
-  const std::vector<DatanodeInfo> nodes_;
+  const std::string address_;
+  std::vector<std::string> downstream_;
   std::unique_ptr<DatanodeService::Stub> stub_;
   grpc::ClientContext context_;
   WriteChunkResponse response_;
   std::unique_ptr<grpc::ClientWriter<WriteChunkRequest>> writer_;
   bool header_sent_ = false;
-  bool writes_done_ = false;  // the end of the stream was sent (with the last piece)
+  bool writes_done_ = false;  // the end of the stream was sent
+  bool done_ = false;
+};
+
+// A chunk's replicas written through one chain, or (fan_out) one stream per datanode at once.
+class GrpcChunkPipeline : public ChunkPipeline {
+ public:
+  GrpcChunkPipeline(uint64_t chunk_id, std::vector<DatanodeInfo> nodes, int64_t timeout_ms,
+                    bool fan_out)
+      : chunk_id_(chunk_id), nodes_(std::move(nodes)) {
+    if (fan_out) {
+      for (const DatanodeInfo& node : nodes_) {
+        streams_.push_back(std::make_unique<ChunkStream>(chunk_id_, std::vector{node}, timeout_ms));
+      }
+    } else {
+      streams_.push_back(std::make_unique<ChunkStream>(chunk_id_, nodes_, timeout_ms));
+    }
+  }
+
+  uint64_t chunk_id() const override { return chunk_id_; }
+  const std::vector<DatanodeInfo>& nodes() const override { return nodes_; }
+
+  absl::Status Write(absl::string_view piece, bool last) override {
+    if (done_) return absl::FailedPreconditionError("pipeline already finished");
+    WriteChunkRequest request;
+    request.set_data(piece.data(), piece.size());
+    request.set_data_crc32c(Crc32c(piece.data(), piece.size()));
+    for (auto& stream : streams_) {
+      if (absl::Status s = stream->Write(request, last); !s.ok()) {
+        done_ = true;
+        return s;
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<SealedChunk> Finish() override {
+    if (done_) return absl::FailedPreconditionError("pipeline already finished");
+    done_ = true;
+    if (!streams_[0]->header_sent()) {
+      // An empty chunk is never written (empty files have no chunks), so this is a bug.
+      return absl::InternalError("finishing a pipeline that was sent nothing");
+    }
+    // Every stream is half-closed before any answer is awaited: the nodes seal in parallel.
+    for (auto& stream : streams_) stream->WritesDone();
+    SealedChunk sealed;
+    for (size_t i = 0; i < streams_.size(); ++i) {
+      DFS_ASSIGN_OR_RETURN(WriteChunkResponse response, streams_[i]->Finish());
+      if (i > 0 && (response.length() != sealed.length || response.crc32c() != sealed.crc32c)) {
+        return absl::DataLossError(absl::StrCat(
+            "chunk ", chunk_id_, ": replicas differ (length ", sealed.length, " crc ",
+            sealed.crc32c, " vs ", response.length(), " crc ", response.crc32c(), ")"));
+      }
+      sealed.length = response.length();
+      sealed.crc32c = response.crc32c();
+      sealed.stored_on.insert(sealed.stored_on.end(), response.stored_on().begin(),
+                              response.stored_on().end());
+    }
+    static metrics::Histogram* const latency = WriteStageLatency("pipeline");
+    latency->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start_)
+                         .count());
+    return sealed;
+  }
+
+ private:
+  const uint64_t chunk_id_;
+  const std::vector<DatanodeInfo> nodes_;
+  std::vector<std::unique_ptr<ChunkStream>> streams_;
   bool done_ = false;
   const std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
 };
@@ -131,7 +193,7 @@ absl::StatusOr<std::unique_ptr<ChunkPipeline>> GrpcChunkAllocator::Open(
   const int64_t timeout_ms = DataTimeoutMs(options_, size_hint);
   if (std::optional<ReservedChunk> reserved = reservations_.Take(size_hint, exclude)) {
     return std::unique_ptr<ChunkPipeline>(new GrpcChunkPipeline(
-        reserved->chunk_id, std::move(reserved->pipeline), timeout_ms));
+        reserved->chunk_id, std::move(reserved->pipeline), timeout_ms, FanOut(size_hint)));
   }
   const bool reserve = options_.chunk_reserve_count > 0 && reservations_.Covers(size_hint, exclude);
   AllocateChunkRequest request;
@@ -159,8 +221,12 @@ absl::StatusOr<std::unique_ptr<ChunkPipeline>> GrpcChunkAllocator::Open(
   }
   reservations_.Add(std::move(extra));
   std::vector<DatanodeInfo> nodes(response->pipeline().begin(), response->pipeline().end());
-  return std::unique_ptr<ChunkPipeline>(
-      new GrpcChunkPipeline(response->chunk_id(), std::move(nodes), timeout_ms));
+  return std::unique_ptr<ChunkPipeline>(new GrpcChunkPipeline(
+      response->chunk_id(), std::move(nodes), timeout_ms, FanOut(size_hint)));
+}
+
+bool GrpcChunkAllocator::FanOut(uint64_t size_hint) const {
+  return size_hint > 0 && size_hint <= options_.fan_out_max_bytes;
 }
 
 std::vector<std::string> GrpcChunkAllocator::Suspects(const ChunkPipeline& pipeline,

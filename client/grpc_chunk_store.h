@@ -1,5 +1,6 @@
 // The real datanode side of ChunkWriter: chunks allocated by the master (AllocateChunk) and
-// written through a chain of datanodes with DatanodeService.WriteChunk.
+// written with DatanodeService.WriteChunk through a chain of datanodes, or, for a chunk of at
+// most ClientOptions::fan_out_max_bytes whose size is known, to every datanode at once.
 //
 // GrpcChunkAllocator is thread-safe (it only holds the thread-safe MasterClient); each pipeline
 // it opens belongs to the one ChunkWriter that asked for it.
@@ -36,6 +37,9 @@ class GrpcChunkAllocator : public ChunkAllocator {
   void Pause(int attempt) override;
 
  private:
+  // Whether a chunk of `size_hint` bytes is sent to its datanodes at once rather than chained.
+  bool FanOut(uint64_t size_hint) const;
+
   MasterClient* const master_;
   const ClientOptions options_;
   ChunkReservations reservations_;

@@ -36,6 +36,10 @@ struct ClientOptions {
   int chunk_reserve_count = 16;
   uint64_t chunk_reserve_max_bytes = 1 << 20;
   int64_t chunk_reserve_ttl_ms = 2000;
+  // A chunk of at most this many bytes is sent to each of its datanodes at once (fan-out)
+  // instead of through the chain: for small chunks the chain's hops are the cost, not the
+  // client's bandwidth (3x the bytes leave the client). 0 always uses the chain.
+  uint64_t fan_out_max_bytes = 1 << 20;
   // Who this client acts for, sent with every request the master checks permissions for (and
   // the owner of what it creates). The process's identity by default; nullopt sends none (the
   // master then checks nothing: dfs-fuse names each request's process instead, see

@@ -57,6 +57,24 @@ class ClusterTest : public ::testing::Test {
     return response;
   }
 
+  // Every chunk of `extents` has 3 distinct replicas, each a chunk file on its (running)
+  // datanode.
+  void ExpectThreeReplicasOnDisk(const GetExtentsResponse& extents) {
+    for (const ChunkLocation& chunk : extents.chunks()) {
+      std::set<std::string> ids;
+      for (const DatanodeInfo& replica : chunk.replicas()) {
+        ids.insert(replica.id());
+        int dn = cluster_->FindDatanodeById(replica.id());
+        ASSERT_GE(dn, 0);
+        EXPECT_TRUE(cluster_->DatanodeRunning(dn)) << "replica on stopped dn" << dn;
+        EXPECT_TRUE(
+            ::access(ChunkFilePath(cluster_->datanode_dir(dn), chunk.chunk_id()).c_str(), F_OK) == 0)
+            << "chunk " << chunk.chunk_id() << " missing on dn" << dn;
+      }
+      EXPECT_EQ(ids.size(), 3u) << "chunk " << chunk.chunk_id() << " needs 3 distinct replicas";
+    }
+  }
+
   std::unique_ptr<TestCluster> cluster_;
   int gets_ = 0;
 };
@@ -70,16 +88,28 @@ TEST_F(ClusterTest, Put200MiBGetBackIdenticalWithThreeDistinctReplicas) {
   GetExtentsResponse extents = Extents("/big");
   EXPECT_EQ(extents.attr().size(), 200u << 20);
   ASSERT_GE(extents.chunks_size(), 4) << "200 MiB must span several 64 MiB chunks";
-  for (const ChunkLocation& chunk : extents.chunks()) {
-    std::set<std::string> ids;
-    for (const DatanodeInfo& replica : chunk.replicas()) {
-      ids.insert(replica.id());
-      int dn = cluster_->FindDatanodeById(replica.id());
-      ASSERT_GE(dn, 0);
-      EXPECT_TRUE(::access(ChunkFilePath(cluster_->datanode_dir(dn), chunk.chunk_id()).c_str(), F_OK) == 0)
-          << "chunk " << chunk.chunk_id() << " missing on dn" << dn;
-    }
-    EXPECT_EQ(ids.size(), 3u) << "chunk " << chunk.chunk_id() << " needs 3 distinct replicas";
+  ExpectThreeReplicasOnDisk(extents);
+}
+
+// A small file's chunk is written to its three datanodes at once (ClientOptions::
+// fan_out_max_bytes); with one of them dead the write moves to a new chunk on live nodes.
+TEST_F(ClusterTest, SmallFilesGetThreeReplicasEvenWithADatanodeDown) {
+  std::string local = Local("small");
+  WriteRandomFile(local, 100 << 10, /*seed=*/3);
+  Put(local, "/small-1");
+  ExpectGetMatches("/small-1", local);
+  GetExtentsResponse extents = Extents("/small-1");
+  ASSERT_EQ(extents.chunks_size(), 1);
+  ExpectThreeReplicasOnDisk(extents);
+
+  // The master still counts the killed node live for a while, so it is placed on; each file
+  // must still end with three live replicas.
+  cluster_->StopDatanode(0, SIGKILL);
+  for (int i = 2; i <= 5; ++i) {
+    const std::string remote = absl::StrCat("/small-", i);
+    Put(local, remote);
+    ExpectGetMatches(remote, local);
+    ExpectThreeReplicasOnDisk(Extents(remote));
   }
 }
 
