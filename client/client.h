@@ -148,6 +148,14 @@ class Client {
   absl::StatusOr<StatFsResponse> StatFs();
   absl::Status ReportBadReplica(uint64_t chunk_id, absl::string_view datanode_id,
                                 absl::string_view reason);
+  // The change feed, one attempt (MasterClient::Watch), and the newest log index this client's
+  // own mutations were applied at: a cache fed by the one is current for this client's changes
+  // once it has seen the other.
+  absl::Status Watch(grpc::ClientContext* context,
+                     const std::function<bool(const WatchEvent&)>& on_event) {
+    return master_.Watch(context, on_event);
+  }
+  uint64_t newest_applied_index() const { return master_.newest_applied_index(); }
 
   // ---- Data ----
   // A writer whose chunks can be committed with Create or CommitWrite.

@@ -99,6 +99,36 @@ void MasterClient::ReleaseSession(const SessionLease& lease) {
   idle_sessions_.emplace_back(lease.client_id, lease.seq);
 }
 
+void MasterClient::NoteApplied(uint64_t index) {
+  uint64_t seen = newest_applied_.load();
+  while (index > seen && !newest_applied_.compare_exchange_weak(seen, index)) {
+  }
+}
+
+absl::Status MasterClient::Watch(grpc::ClientContext* context,
+                                 const std::function<bool(const WatchEvent&)>& on_event) {
+  const std::string target = CurrentTarget();
+  std::unique_ptr<grpc::ClientReader<WatchEvent>> reader =
+      StubFor(target)->Watch(context, WatchRequest());
+  WatchEvent event;
+  bool heard = false;
+  while (reader->Read(&event)) {
+    if (!heard) NoteSuccess(target);
+    heard = true;
+    if (!on_event(event)) {
+      context->TryCancel();
+      break;
+    }
+  }
+  absl::Status status = FromGrpcStatus(reader->Finish());
+  if (!heard && IsRetryable(status)) {
+    NoteFailure(target);
+    const std::string hint = absl::IsUnavailable(status) ? LeaderHint(*context) : "";
+    if (!hint.empty() && hint != target) NoteSuccess(hint);  // tried first next time
+  }
+  return status;
+}
+
 absl::Status MasterClient::Run(Attempt attempt) {
   using Steady = std::chrono::steady_clock;
   const Steady::time_point deadline =

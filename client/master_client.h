@@ -19,7 +19,9 @@
 // Thread-safe: any number of threads may call Call() at once.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -80,8 +82,20 @@ class MasterClient {
       status = Run(attempt);
     }
     if (!status.ok()) return status;
+    if constexpr (requires(Response r) { r.applied_index(); }) NoteApplied(response.applied_index());
     return response;
   }
+
+  // Follows the master's change feed (MasterService.Watch) at the master believed to lead:
+  // calls `on_event` with every event until the stream ends or `on_event` returns false, and
+  // returns how it ended. One attempt: a NOT_LEADER answer moves the next attempt to the hinted
+  // leader, and the caller decides when to try again. `context` lets another thread cancel it.
+  absl::Status Watch(grpc::ClientContext* context,
+                     const std::function<bool(const WatchEvent&)>& on_event);
+
+  // The highest log index a mutation of this client was applied at (0 before the first): the
+  // master's state this client has seen its own changes reach.
+  uint64_t newest_applied_index() const { return newest_applied_.load(); }
 
 
   // The configured masters, comma-separated (for messages).
@@ -111,6 +125,7 @@ class MasterClient {
 
   SessionLease AcquireSession();
   void ReleaseSession(const SessionLease& lease);
+  void NoteApplied(uint64_t index);
 
   const ClientOptions options_;
 
@@ -121,6 +136,7 @@ class MasterClient {
   std::map<std::string, std::unique_ptr<MasterService::Stub>> stubs_ ABSL_GUARDED_BY(mu_);
   // Idle sessions: client_id -> last seq used.
   std::vector<std::pair<uint64_t, uint64_t>> idle_sessions_ ABSL_GUARDED_BY(mu_);
+  std::atomic<uint64_t> newest_applied_{0};
 };
 
 }  // namespace dfs

@@ -8,8 +8,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/caller.h"
+#include "common/backoff.h"
 #include "common/errors.h"
 #include "common/logging.h"
+#include "common/random.h"
 #include "common/status.h"
 
 namespace dfs::fuse {
@@ -21,6 +23,14 @@ constexpr size_t kMaxNameBytes = 255;
 
 // The content version of an inode this mount has not changed yet (see InodeState).
 constexpr uint64_t kInitialDataVersion = 1;
+
+// Reconnecting to the change feed.
+constexpr int64_t kFeedInitialBackoffMs = 100;
+constexpr int64_t kFeedMaxBackoffMs = 5000;
+// A lookup the metadata cache cannot answer in a directory it has no listing of lists up to
+// this many entries instead: if that is all of them, the directory's other names are known
+// absent from then on (a create's lookup of a new name needs no round trip).
+constexpr uint32_t kListingForCache = 64;
 
 absl::Status CheckName(absl::string_view name) {
   if (name.size() > kMaxNameBytes) return FsError(ENAMETOOLONG, "name longer than 255 bytes");
@@ -205,9 +215,54 @@ FileSystem::FileSystem(Client* client, KernelCache* kernel, const FileSystemOpti
       options_(options),
       clock_(clock),
       prefetch_pool_(options.prefetch_threads),
-      dir_attrs_(options.dir_attr_reuse_ms, clock) {}
+      dir_attrs_(options.dir_attr_reuse_ms, clock),
+      meta_(options.meta_cache, clock) {
+  if (meta_.enabled()) feed_ = std::thread([this] { RunFeed(); });
+}
 
-FileSystem::~FileSystem() = default;
+FileSystem::~FileSystem() { StopFeed(); }
+
+// ---- The change feed ----
+
+void FileSystem::RunFeed() {
+  Backoff backoff(kFeedInitialBackoffMs, kFeedMaxBackoffMs, SeedFromEntropy());
+  for (;;) {
+    grpc::ClientContext context;
+    {
+      absl::MutexLock lock(&feed_mu_);
+      if (feed_stop_) return;
+      feed_context_ = &context;
+    }
+    meta_.Connected();
+    bool heard = false;
+    absl::Status status = client_->Watch(&context, [&](const WatchEvent& event) {
+      heard = true;
+      meta_.Apply(event);
+      return true;
+    });
+    meta_.Disconnected();
+    absl::MutexLock lock(&feed_mu_);
+    feed_context_ = nullptr;
+    if (feed_stop_) return;
+    if (heard) backoff = Backoff(kFeedInitialBackoffMs, kFeedMaxBackoffMs, SeedFromEntropy());
+    if (heard) {
+      DFS_LOG(INFO) << "change feed ended (metadata cache emptied): " << status;
+    } else {
+      DFS_LOG(DEBUG) << "change feed: " << status;
+    }
+    const auto delay = backoff.Next();
+    feed_mu_.AwaitWithTimeout(absl::Condition(&feed_stop_), absl::FromChrono(delay));
+  }
+}
+
+void FileSystem::StopFeed() {
+  {
+    absl::MutexLock lock(&feed_mu_);
+    feed_stop_ = true;
+    if (feed_context_ != nullptr) feed_context_->TryCancel();
+  }
+  if (feed_.joinable()) feed_.join();
+}
 
 // ---- Per-inode state ----
 
@@ -337,9 +392,37 @@ absl::Status FileSystem::FlushAll() {
 
 // ---- Names and attributes ----
 
+absl::StatusOr<Attr> FileSystem::LookupAttr(uint64_t parent, absl::string_view name) {
+  if (!meta_.enabled()) return client_->Lookup(parent, name);
+  MetaCache::LookupResult cached = meta_.Lookup(parent, name, client_->newest_applied_index());
+  if (cached.found == MetaCache::Found::kPresent) return cached.attr;
+  if (cached.found == MetaCache::Found::kAbsent) return FsError(ENOENT, "no such name");
+  const MetaCache::Ticket ticket = meta_.Begin();
+  if (cached.listable) {
+    absl::StatusOr<ReadDirResponse> page = client_->ReadDirPage(parent, "", kListingForCache);
+    if (page.ok() && !page->has_more()) {
+      const std::vector<DirEntry> entries(page->entries().begin(), page->entries().end());
+      meta_.InsertListing(ticket, parent, entries);
+      for (const DirEntry& entry : entries) {
+        if (entry.name() == name) return entry.attr();
+      }
+      return FsError(ENOENT, "no such name");
+    }
+    // Too large (or not listable by this caller): ask for the name.
+    if (page.ok()) meta_.MarkLarge(parent);
+  }
+  absl::StatusOr<Attr> attr = client_->Lookup(parent, name);
+  if (attr.ok()) {
+    meta_.InsertLookup(ticket, parent, name, &*attr);
+  } else if (absl::IsNotFound(attr.status())) {
+    meta_.InsertLookup(ticket, parent, name, nullptr);
+  }
+  return attr;
+}
+
 absl::StatusOr<Attr> FileSystem::Lookup(uint64_t parent, absl::string_view name) {
   DFS_RETURN_IF_ERROR(CheckName(name));
-  DFS_ASSIGN_OR_RETURN(Attr attr, client_->Lookup(parent, name));
+  DFS_ASSIGN_OR_RETURN(Attr attr, LookupAttr(parent, name));
   AddLookup(attr);
   if (std::shared_ptr<InodeState> state = FindState(attr.inode())) {
     absl::MutexLock lock(&state->mu);
@@ -351,7 +434,14 @@ absl::StatusOr<Attr> FileSystem::Lookup(uint64_t parent, absl::string_view name)
 absl::StatusOr<Attr> FileSystem::GetAttr(uint64_t inode) {
   // The kernel asks for a directory's attributes after each change it sees in it.
   if (std::optional<Attr> kept = dir_attrs_.Take(inode)) return *std::move(kept);
-  DFS_ASSIGN_OR_RETURN(Attr attr, StaleIfGone(client_->GetAttr(inode)));
+  Attr attr;
+  if (std::optional<Attr> cached = meta_.GetAttr(inode, client_->newest_applied_index())) {
+    attr = *std::move(cached);
+  } else {
+    const MetaCache::Ticket ticket = meta_.Begin();
+    DFS_ASSIGN_OR_RETURN(attr, StaleIfGone(client_->GetAttr(inode)));
+    meta_.InsertAttr(ticket, attr);
+  }
   NoteAttr(attr);
   if (std::shared_ptr<InodeState> state = FindState(inode)) {
     absl::MutexLock lock(&state->mu);
@@ -461,7 +551,7 @@ absl::Status FileSystem::Unlink(uint64_t parent, absl::string_view name) {
   std::shared_ptr<InodeState> open_victim;
   // Only a file open here needs keeping; with nothing open the extra lookup is skipped.
   if (open_files() > 0) {
-    DFS_ASSIGN_OR_RETURN(Attr victim, client_->Lookup(parent, name));
+    DFS_ASSIGN_OR_RETURN(Attr victim, LookupAttr(parent, name));
     open_victim = BeginDropLink(victim.inode());
   }
   absl::Status status = client_->Unlink(parent, name, /*keep_orphan=*/open_victim != nullptr,
@@ -489,7 +579,7 @@ absl::Status FileSystem::Rename(uint64_t parent, absl::string_view name, uint64_
   if (new_parent != parent) to.emplace(&dir_attrs_, new_parent);
   std::shared_ptr<InodeState> open_victim;
   if (!noreplace && open_files() > 0) {
-    absl::StatusOr<Attr> victim = client_->Lookup(new_parent, new_name);
+    absl::StatusOr<Attr> victim = LookupAttr(new_parent, new_name);
     if (victim.ok()) {
       open_victim = BeginDropLink(victim->inode());
     } else if (!absl::IsNotFound(victim.status())) {

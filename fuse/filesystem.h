@@ -38,6 +38,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -50,6 +51,7 @@
 #include "client/client.h"
 #include "common/clock.h"
 #include "fuse/file_reader.h"
+#include "fuse/meta_cache.h"
 #include "fuse/thread_pool.h"
 #include "fuse/write_buffer.h"
 
@@ -70,6 +72,10 @@ struct FileSystemOptions {
   // symlink in it answer the kernel's getattr that follows, if it comes within this long
   // (fuse/dir_attr_cache.h); 0 asks the master every time. At most the attribute timeout.
   int64_t dir_attr_reuse_ms = 200;
+  // Names and attributes kept current by the master's change feed (fuse/meta_cache.h) answer
+  // lookups and getattrs; grace_ms 0 turns it off. Only with the kernel checking permissions
+  // (default_permissions): the master's checks of a lookup are skipped on a hit.
+  MetaCacheOptions meta_cache;
 };
 
 // Tells the kernel to forget what it caches about an inode. Implementations must not wait for
@@ -162,10 +168,17 @@ class FileSystem {
   size_t tracked_inodes();
   // Commits every pending write (at unmount).
   absl::Status FlushAll();
+  MetaCache::Stats meta_cache_stats() { return meta_.stats(); }
 
  private:
   struct InodeState;
   class ExtentSource;
+
+  // The master's answer to a lookup, through the metadata cache; not counted as a kernel lookup.
+  absl::StatusOr<Attr> LookupAttr(uint64_t parent, absl::string_view name);
+  // Follows the change feed into meta_ until feed_stop_ (its own thread).
+  void RunFeed();
+  void StopFeed();
 
   std::shared_ptr<InodeState> GetState(uint64_t inode) ABSL_LOCKS_EXCLUDED(table_mu_);
   std::shared_ptr<InodeState> FindState(uint64_t inode) ABSL_LOCKS_EXCLUDED(table_mu_);
@@ -198,6 +211,12 @@ class FileSystem {
   Clock* const clock_;
   ThreadPool prefetch_pool_;
   DirAttrCache dir_attrs_;
+  MetaCache meta_;
+
+  absl::Mutex feed_mu_;
+  bool feed_stop_ ABSL_GUARDED_BY(feed_mu_) = false;
+  grpc::ClientContext* feed_context_ ABSL_GUARDED_BY(feed_mu_) = nullptr;
+  std::thread feed_;
 
   absl::Mutex table_mu_;
   absl::flat_hash_map<uint64_t, std::shared_ptr<InodeState>> inodes_ ABSL_GUARDED_BY(table_mu_);

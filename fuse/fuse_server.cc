@@ -718,6 +718,7 @@ int RunFuse(const FuseOptions& options) {
   }
 
   absl::StatusOr<std::unique_ptr<Client>> client = Client::New(*client_options);
+  std::unique_ptr<metrics::Registry::CollectorHandle> meta_metrics;
   if (!client.ok()) {
     DFS_LOG(ERROR) << "cannot create the client: " << client.status();
   } else {
@@ -728,9 +729,26 @@ int RunFuse(const FuseOptions& options) {
     fs_options.prefetch_threads = options.prefetch_threads;
     fs_options.dir_attr_reuse_ms = std::min<int64_t>(
         fs_options.dir_attr_reuse_ms, static_cast<int64_t>(options.attr_timeout_s * 1000));
+    // A hit skips the master's permission check of the lookup: only when the kernel checks.
+    fs_options.meta_cache.grace_ms = default_permissions ? options.meta_cache_grace_ms : 0;
     server->invalidator.Start(session);
     server->fs =
         std::make_unique<FileSystem>(server->client.get(), &server->invalidator, fs_options);
+    FileSystem* fs = server->fs.get();
+    meta_metrics = metrics::Registry::Default().AddCollector([fs](metrics::Collection* out) {
+      const MetaCache::Stats stats = fs->meta_cache_stats();
+      out->AddCounter("dfs_fuse_meta_cache_hits_total",
+                      "Lookups and getattrs answered by the metadata cache.", stats.hits);
+      out->AddCounter("dfs_fuse_meta_cache_misses_total",
+                      "Lookups and getattrs the metadata cache could not answer while usable.",
+                      stats.misses);
+      out->AddCounter("dfs_fuse_meta_cache_inserts_dropped_total",
+                      "Answers from the master not kept because the change feed was newer.",
+                      stats.inserts_dropped);
+      out->AddGauge("dfs_fuse_meta_cache_entries", "Names and attributes kept.", stats.entries);
+      out->AddGauge("dfs_fuse_meta_cache_usable",
+                    "1 while the change feed is connected and confirmed.", stats.usable ? 1 : 0);
+    });
     if (options.kernel_readahead_kb > 0) {
       std::thread(TuneKernelReadahead, options.mountpoint, options.kernel_readahead_kb).detach();
     }
@@ -752,6 +770,7 @@ int RunFuse(const FuseOptions& options) {
     exit_code = rc == 0 ? 0 : kExitRuntime;
     DFS_LOG(INFO) << "session loop ended (" << rc << "); unmounting " << options.mountpoint;
   }
+  meta_metrics.reset();
   server->invalidator.Stop();
   fuse_session_unmount(session);
   fuse_remove_signal_handlers(session);

@@ -87,6 +87,10 @@ const std::vector<ValueOption>& ValueOptions() {
        [](const std::string& flag, const std::string& v, FuseOptions* o) {
          return ParseSeconds(flag, v, &o->negative_timeout_s);
        }},
+      {"meta_cache_grace_ms",
+       [](const std::string& flag, const std::string& v, FuseOptions* o) {
+         return ParsePositive<int64_t>(flag, v, 0, 60000, &o->meta_cache_grace_ms);
+       }},
       {"kernel_readahead_kb",
        [](const std::string& flag, const std::string& v, FuseOptions* o) {
          return ParsePositive<uint32_t>(flag, v, 0, 1 << 20, &o->kernel_readahead_kb);
@@ -245,6 +249,11 @@ std::string FuseUsage() {
       "  --negative_timeout_s S      how long the kernel remembers missing names (default ",
       d.negative_timeout_s,
       ")\n"
+      "  --meta_cache_grace_ms MS    names and attributes kept by dfs-fuse, updated by the\n"
+      "                              master's change feed, answer lookups while the feed was\n"
+      "                              confirmed less than MS ago (default ",
+      d.meta_cache_grace_ms,
+      "; 0 turns it off)\n"
       "  --kernel_readahead_kb N     the kernel's readahead for this mount, set when running as\n"
       "                              root; 0 keeps the kernel default (default ",
       d.kernel_readahead_kb,

@@ -35,6 +35,11 @@ absl::Status MasterServer::Start() {
   // Raft member ids derive from addresses, so the address must be known before anything starts.
   DFS_ASSIGN_OR_RETURN(address_, ResolveListenAddress(options_.listen_address));
   DFS_ASSIGN_OR_RETURN(sm_, StateMachine::Open(options_.data_dir + "/meta"));
+  watch_ = std::make_unique<WatchHub>(WatchHubOptions{}, [this]() -> absl::StatusOr<uint64_t> {
+    DFS_RETURN_IF_ERROR(log_->ReadBarrier());
+    return sm_->applied_index();
+  });
+  sm_->SetChangeListener(watch_.get());
   uint64_t seed = options_.seed != 0 ? options_.seed : SeedFromEntropy();
   RaftCommandLogOptions raft;
   raft.dir = options_.data_dir + "/raft";
@@ -64,6 +69,7 @@ absl::Status MasterServer::Start() {
                                                datanodes_.get(), RealClock::Get());
   context.maintenance = maintenance_.get();
   context.root_squash = options_.root_squash;
+  context.watch = watch_.get();
   // HTTP first, so that RaftStatus can tell its address; `/` answers 503 until SetService.
   events_ = std::make_unique<EventLog>();
   http_status_ = std::make_unique<MasterHttp>(events_.get());
@@ -88,6 +94,7 @@ absl::Status MasterServer::Start() {
   DFS_ASSIGN_OR_RETURN(server_, StartServer(&builder, address_, &bound));
   if (!options_.port_file.empty()) DFS_RETURN_IF_ERROR(WriteFileAtomic(options_.port_file, address_));
   maintenance_->Start();
+  watch_->Start();
   trimmer_ = std::make_unique<MallocTrimmer>(options_.malloc_trim_interval_ms);
   trimmer_->Start();
   DFS_LOG(INFO) << "master serving on " << address_ << ", applied index " << sm_->applied_index();
@@ -104,6 +111,7 @@ void MasterServer::Shutdown() {
   if (http_) http_->Stop();
   if (http_status_) http_status_->Stop();
   if (maintenance_) maintenance_->Stop();
+  if (watch_) watch_->Stop();  // ends the Watch streams, which would hold up the server's shutdown
   if (raft_service_) raft_service_->Stop();
   if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   if (log_) log_->Shutdown();

@@ -18,6 +18,7 @@
 #include "master/master_http.h"
 #include "master/master_service.h"
 #include "master/state_machine.h"
+#include "master/watch_hub.h"
 #include "grpcpp/grpcpp.h"
 
 namespace dfs {
@@ -65,6 +66,7 @@ class MasterServer {
   std::unique_ptr<RaftCommandLog> log_;
   std::unique_ptr<DatanodeManager> datanodes_;
   std::unique_ptr<Maintenance> maintenance_;
+  std::unique_ptr<WatchHub> watch_;  // outlives server_, whose Watch calls it serves
   std::unique_ptr<MasterServiceImpl> service_;
   std::unique_ptr<EventLog> events_;
   std::unique_ptr<MasterHttp> http_status_;  // uses service_ and events_

@@ -62,6 +62,7 @@ grpc::Status MasterServiceImpl::RunForAttr(grpc::ServerContext* context, const S
   auto result = Run(session, std::move(command), caller);
   if (!result.ok()) return Reply(context, result.status());
   if (result->has_attr()) *response->mutable_attr() = result->attr();
+  response->set_applied_index(result->applied_index());
   // Read after the command was applied here, so at least as new as the change; no barrier is
   // needed for that. Best effort: without them the client asks itself.
   auto fill = [&](uint64_t dir, Attr* out) {
@@ -163,6 +164,16 @@ grpc::Status MasterServiceImpl::GetExtents(grpc::ServerContext* context,
     for (auto& info : dead) *location->add_replicas() = info;
   }
   return grpc::Status::OK;
+}
+
+grpc::Status MasterServiceImpl::Watch(grpc::ServerContext* context, const WatchRequest*,
+                                      grpc::ServerWriter<WatchEvent>* writer) {
+  if (ctx_.watch == nullptr) return Reply(context, absl::UnimplementedError("no change feed"));
+  if (!ctx_.log->IsLeader()) return Reply(context, absl::UnavailableError("not the leader"));
+  absl::Status status = ctx_.watch->Serve(
+      [writer](const WatchEvent& event) { return writer->Write(event); },
+      [context] { return context->IsCancelled(); });
+  return Reply(context, status);
 }
 
 grpc::Status MasterServiceImpl::StatFs(grpc::ServerContext* context, const Empty*,
@@ -356,6 +367,7 @@ grpc::Status MasterServiceImpl::CommitWrite(grpc::ServerContext* context,
   if (!result.ok()) return Reply(context, result.status());
   *response->mutable_attr() = result->attr();
   response->set_write_offset(result->write_offset());
+  response->set_applied_index(result->applied_index());
   return grpc::Status::OK;
 }
 

@@ -17,6 +17,7 @@
 #include "master/maintenance/maintenance.h"
 #include "master/raft_command_log.h"
 #include "master/state_machine.h"
+#include "master/watch_hub.h"
 #include "proto/master.grpc.pb.h"
 
 namespace dfs {
@@ -33,6 +34,7 @@ struct MasterContext {
   std::string http_address;  // this master's HTTP server, reported by RaftStatus; "" if none
   // Callers with a client credential who say they are uid 0 act as nobody (65534).
   bool root_squash = false;
+  WatchHub* watch = nullptr;  // the change feed (Watch); null: not served
 };
 
 class MasterServiceImpl final : public MasterService::Service,
@@ -64,6 +66,8 @@ class MasterServiceImpl final : public MasterService::Service,
   grpc::Status ReportBadReplica(grpc::ServerContext*, const ReportBadReplicaRequest*,
                                 Empty*) override;
   grpc::Status StatFs(grpc::ServerContext*, const Empty*, StatFsResponse*) override;
+  grpc::Status Watch(grpc::ServerContext*, const WatchRequest*,
+                     grpc::ServerWriter<WatchEvent>*) override;
 
   // DatanodeRegistry
   grpc::Status Heartbeat(grpc::ServerContext*, const HeartbeatRequest*,

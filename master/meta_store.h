@@ -70,6 +70,9 @@ class Txn {
   // Writes all mutations atomically (without fsync: the command log is the durable record).
   absl::Status Commit();
 
+  // The pending writes, in key order; nullopt marks a delete.
+  const std::map<std::string, std::optional<std::string>>& writes() const { return overlay_; }
+
  private:
   MetaStore* store_;
   // Pending writes; nullopt marks a delete.

@@ -112,6 +112,7 @@ CommandResult StateMachine::Apply(uint64_t index, const Command& command) {
       result.set_posix_errno(ErrnoOf(status));
     }
     txn.PutCounter(kLastTimestamp, static_cast<uint64_t>(now_ns));
+    result.set_applied_index(index);
     if (has_session) {
       txn.PutProto(session_key, result);
       if (command.seq() > kSessionWindow) {
@@ -120,10 +121,34 @@ CommandResult StateMachine::Apply(uint64_t index, const Command& command) {
     }
   }
   txn.PutCounter(keys::kAppliedIndex, index);
+  std::optional<Change> change;
+  if (listener_ != nullptr && listener_->Listening()) change = NamespaceChange(index, txn);
   DFS_CHECK_OK(txn.Commit());
   if (command.has_set_safe_mode()) safe_mode_ = store_->Get(keys::kSafeMode).ok();
+  if (change && (change->inodes_size() > 0 || change->dirents_size() > 0)) {
+    listener_->OnChange(*std::move(change));
+  }
   applied_index_ = index;
   return result;
+}
+
+Change NamespaceChange(uint64_t index, const Txn& txn) {
+  Change change;
+  change.set_index(index);
+  for (const auto& [key, value] : txn.writes()) {
+    if (key.size() < 9) continue;
+    if (key[0] == 'I' && key.size() == 9) {
+      InodeChange* inode = change.add_inodes();
+      inode->set_inode(keys::TaggedId(key));
+      if (!value || !inode->mutable_attr()->ParseFromString(*value)) inode->set_deleted(true);
+    } else if (key[0] == 'D') {
+      DirentChange* dirent = change.add_dirents();
+      dirent->set_parent(keys::TaggedId(key));
+      dirent->set_name(std::string(keys::DirentName(key)));
+      if (value && value->size() == 8) dirent->set_inode(DecodeFixed64BE(*value));
+    }
+  }
+  return change;
 }
 
 CommandResult StateMachine::ApplyEncoded(uint64_t index, absl::string_view data) {

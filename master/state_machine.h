@@ -21,6 +21,7 @@
 #include "master/meta_store.h"
 #include "proto/command.pb.h"
 #include "proto/common.pb.h"
+#include "proto/master.pb.h"
 
 namespace dfs {
 
@@ -30,6 +31,17 @@ inline constexpr char kSafeModeMessage[] = "cluster is in safe mode (read-only)"
 // Session records kept per client: a retry of one of a client's last kSessionWindow commands is
 // answered from the record instead of being applied again.
 inline constexpr uint64_t kSessionWindow = 1024;
+
+// Hears, on the apply thread, what each applied command changed in inodes and directory entries
+// (the change feed, master/watch_hub.h). OnChange is called after the change is in the store and
+// before applied_index() shows it, so whoever reads applied_index() >= i knows every change up to
+// i was handed over; it must not block. Listening() is asked first: nothing is built when false.
+class ChangeListener {
+ public:
+  virtual ~ChangeListener() = default;
+  virtual bool Listening() = 0;
+  virtual void OnChange(Change change) = 0;
+};
 
 class StateMachine {
  public:
@@ -103,6 +115,9 @@ class StateMachine {
 
   MetaStore* store() { return store_.get(); }
 
+  // Set before the first Apply; not owned, outlives the state machine's use.
+  void SetChangeListener(ChangeListener* listener) { listener_ = listener; }
+
  private:
   explicit StateMachine(std::unique_ptr<MetaStore> store);
   absl::Status Dispatch(Txn& txn, const Command& command, int64_t now_ns, CommandResult* result);
@@ -110,7 +125,12 @@ class StateMachine {
   std::unique_ptr<MetaStore> store_;
   std::atomic<uint64_t> applied_index_{0};
   std::atomic<bool> safe_mode_{false};  // mirrors the kSafeMode key, for cheap checks
+  ChangeListener* listener_ = nullptr;
 };
+
+// What `txn`'s pending writes change in inodes (I keys) and directory entries (D keys), as the
+// command at `index` leaves them; no inodes and no dirents if it changes neither.
+Change NamespaceChange(uint64_t index, const Txn& txn);
 
 // The status a CommandResult describes (with its errno payload).
 absl::Status ResultStatus(const CommandResult& result);

@@ -286,13 +286,8 @@ TEST_F(PosixTest, ParentAttributesAfterEachChangeAreTheMasters) {
 // ... and those getattrs cost no master round trip.
 TEST_F(PosixTest, ParentAttributesAfterChangesNeedNoGetAttrAtTheMaster) {
   auto master_getattrs = [] {
-    absl::StatusOr<HttpResult> page = HttpGet(cluster_->master_http_address(0), "/metrics");
-    EXPECT_TRUE(page.ok()) << page.status();
-    if (!page.ok()) return -1.0;
-    absl::StatusOr<std::map<std::string, double>> samples = ParseMetrics(page->body);
-    EXPECT_TRUE(samples.ok()) << samples.status();
-    if (!samples.ok()) return -1.0;
-    return SumMetric(*samples, "dfs_grpc_server_handled_total", {"method=\"GetAttr\""});
+    return SumMetric(ScrapeMetrics(cluster_->master_http_address(0)),
+                     "dfs_grpc_server_handled_total", {"method=\"GetAttr\""});
   };
   constexpr int kRounds = 10;
   const double before = master_getattrs();
@@ -584,14 +579,9 @@ TEST_F(PosixTest, OpenSeesWhatOtherClientsClosed) {
 
 TEST_F(PosixTest, MetricsCountOperations) {
   auto lookups_and_getattrs = [] {
-    absl::StatusOr<HttpResult> page = HttpGet(mount_->http_address(), "/metrics");
-    EXPECT_TRUE(page.ok()) << page.status();
-    if (!page.ok()) return -1.0;
-    absl::StatusOr<std::map<std::string, double>> samples = ParseMetrics(page->body);
-    EXPECT_TRUE(samples.ok()) << samples.status();
-    if (!samples.ok()) return -1.0;
-    return SumMetric(*samples, "dfs_fuse_op_duration_seconds_count", {"op=\"lookup\""}) +
-           SumMetric(*samples, "dfs_fuse_op_duration_seconds_count", {"op=\"getattr\""});
+    const std::map<std::string, double> samples = ScrapeMetrics(mount_->http_address());
+    return SumMetric(samples, "dfs_fuse_op_duration_seconds_count", {"op=\"lookup\""}) +
+           SumMetric(samples, "dfs_fuse_op_duration_seconds_count", {"op=\"getattr\""});
   };
   const double before = lookups_and_getattrs();
   ASSERT_TRUE(WriteFile(P("f"), "x"));

@@ -3,6 +3,7 @@
 // processes through both mounts, whose 4 KiB records must all arrive whole, once each, in each
 // writer's order.
 #include <chrono>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -12,6 +13,7 @@
 #include "common/random.h"
 #include "gtest/gtest.h"
 #include "tests/testutil/files.h"
+#include "tests/testutil/http.h"
 #include "tests/fuse/fuse_test_util.h"
 
 namespace dfs::testing {
@@ -120,6 +122,39 @@ TEST_F(TwoMountsTest, NameChangesInOneShowInTheOtherAfterTheAttributeTimeout) {
   // And A, asking the master now, agrees with what its own replies said.
   EXPECT_EQ(Nanos(StatOf(a_->Path("names/src")).st_mtim), Nanos(a_src.st_mtim));
   EXPECT_EQ(Nanos(StatOf(a_->Path("names/dst")).st_mtim), Nanos(a_dst.st_mtim));
+}
+
+// Past the kernel's timeouts, lookups and stats are answered by dfs-fuse's metadata cache (no
+// master round trip), which the master's change feed keeps current: what B changes, A's cache
+// shows.
+TEST_F(TwoMountsTest, TheMetadataCacheAnswersLookupsAndFollowsTheOtherMountsChanges) {
+  auto cache_hits = [](FuseMount* mount) {
+    return SumMetric(ScrapeMetrics(mount->http_address()), "dfs_fuse_meta_cache_hits_total");
+  };
+  constexpr int kFiles = 10;
+  ASSERT_EQ(::mkdir(a_->Path("mc").c_str(), 0755), 0);
+  for (int i = 0; i < kFiles; ++i) {
+    ASSERT_TRUE(WriteFile(a_->Path(absl::StrCat("mc/f", i)), "x"));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));  // the kernel forgets
+  const double before = cache_hits(a_);
+  for (int i = 0; i < kFiles; ++i) {
+    EXPECT_EQ(StatOf(a_->Path(absl::StrCat("mc/f", i))).st_size, 1);
+  }
+  EXPECT_GE(cache_hits(a_) - before, kFiles);
+
+  ASSERT_EQ(::unlink(b_->Path("mc/f0").c_str()), 0);
+  ASSERT_EQ(::chmod(b_->Path("mc/f1").c_str(), 0600), 0);
+  ASSERT_TRUE(WriteFile(b_->Path("mc/fresh"), "fresh"));
+  ASSERT_TRUE(WriteFile(b_->Path("mc/f2"), "longer"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  const double middle = cache_hits(a_);
+  EXPECT_EQ(ErrnoIf(::access(a_->Path("mc/f0").c_str(), F_OK)), ENOENT);
+  EXPECT_EQ(StatOf(a_->Path("mc/f1")).st_mode & 07777, 0600u);
+  EXPECT_EQ(StatOf(a_->Path("mc/f2")).st_size, 6);
+  EXPECT_EQ(StatOf(a_->Path("mc/fresh")).st_size, 5);
+  EXPECT_GE(cache_hits(a_) - middle, 4);
+  EXPECT_EQ(ReadFile(a_->Path("mc/fresh")), "fresh");
 }
 
 TEST_F(TwoMountsTest, ConcurrentAppendsFromFourProcessesNeverInterleave) {

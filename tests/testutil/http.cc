@@ -1,5 +1,7 @@
 #include "tests/testutil/http.h"
 
+#include "gtest/gtest.h"
+
 #include <httplib.h>
 
 #include <chrono>
@@ -154,6 +156,16 @@ double SumMetric(const std::map<std::string, double>& samples, const std::string
     if (match) sum += value;
   }
   return sum;
+}
+
+std::map<std::string, double> ScrapeMetrics(const std::string& address) {
+  absl::StatusOr<HttpResult> page = HttpGet(address, "/metrics");
+  EXPECT_TRUE(page.ok()) << page.status();
+  if (!page.ok()) return {};
+  absl::StatusOr<std::map<std::string, double>> samples = ParseMetrics(page->body);
+  EXPECT_TRUE(samples.ok()) << samples.status();
+  if (!samples.ok()) return {};
+  return *std::move(samples);
 }
 
 }  // namespace dfs::testing

@@ -31,4 +31,8 @@ absl::StatusOr<std::map<std::string, double>> ParseMetrics(const std::string& te
 double SumMetric(const std::map<std::string, double>& samples, const std::string& name,
                  const std::vector<std::string>& labels = {});
 
+// The samples of http://`address`/metrics; none, and a test failure, if the page cannot be
+// fetched or parsed.
+std::map<std::string, double> ScrapeMetrics(const std::string& address);
+
 }  // namespace dfs::testing

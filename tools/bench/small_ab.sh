@@ -2,8 +2,10 @@
 # The small-file phases of issue 9's table on two builds, alternating, with dfs-fuse's
 # per-operation histograms: which build is faster, and where each one spends its time.
 #
-#   tools/bench/small_ab.sh BUILD_A BUILD_B [FILES] [REPS]
+#   [FUSE_FLAGS_A=...] [FUSE_FLAGS_B=...] tools/bench/small_ab.sh BUILD_A BUILD_B [FILES] [REPS]
 #
+# FUSE_FLAGS_A / FUSE_FLAGS_B: extra dfs-fuse flags for that side, so one build can be compared
+# with itself under two settings (e.g. FUSE_FLAGS_A=--meta_cache_grace_ms=0).
 # Each repetition starts a fresh cluster (3 masters, 3 datanodes, RF 3) and mount for A, runs
 #   dfs-fs-workload small DIR FILES; dirs DIR FILES; fsync-create DIR FILES
 # reads dfs_fuse_op_duration_seconds and dfs_client_write_stage_seconds from the mount's
@@ -23,12 +25,14 @@ source "$(dirname "$0")/lib.sh"
 bench_init small-ab
 
 declare -A rates  # "label phase" -> space-separated rates
-run_once() {  # run_once LABEL BUILD REP
+run_once() {  # run_once LABEL BUILD REP EXTRA_FUSE_FLAGS
   local label="$1" rep="$3" port out phase rate
+  local -a extra
+  read -r -a extra <<<"${4:-}"
   bin="$2/bin"
   cluster_up "$label$rep" 3 3
   port="$(free_port)"
-  fuse_mount_flags=(--http_listen="127.0.0.1:$port")
+  fuse_mount_flags=(--http_listen="127.0.0.1:$port" "${extra[@]}")
   fuse_mount "$work/mnt-$label$rep"
   out="$work/$label$rep.out"
   {
@@ -46,13 +50,13 @@ run_once() {  # run_once LABEL BUILD REP
 }
 
 for rep in $(seq 1 "$reps"); do
-  run_once A "$build_a" "$rep"
-  run_once B "$build_b" "$rep"
+  run_once A "$build_a" "$rep" "${FUSE_FLAGS_A:-}"
+  run_once B "$build_b" "$rep" "${FUSE_FLAGS_B:-}"
 done
 
 echo
-echo "A = $build_a"
-echo "B = $build_b"
+echo "A = $build_a ${FUSE_FLAGS_A:-}"
+echo "B = $build_b ${FUSE_FLAGS_B:-}"
 printf '%-12s %10s %10s %8s\n' phase "A ops/s" "B ops/s" "B/A"
 for phase in create stat readsmall rename unlink mkdir rmdir fsynccreate; do
   # shellcheck disable=SC2086

@@ -676,5 +676,58 @@ TEST_F(StateMachineTest, QueriesCheckSearchAndRead) {
   EXPECT_EQ(ErrnoOf(sm_->ReadDir(closed->inode(), "", 10, &has_more, &alice).status()), EACCES);
 }
 
+// The change feed's source: every applied command's changes to inodes and entries, with their
+// new values, in order, and nothing for commands that change neither.
+class RecordingListener : public ChangeListener {
+ public:
+  bool Listening() override { return true; }
+  void OnChange(Change change) override { changes.push_back(std::move(change)); }
+  std::vector<Change> changes;
+};
+
+TEST_F(StateMachineTest, ChangesOfInodesAndEntriesReachTheListener) {
+  RecordingListener listener;
+  sm_->SetChangeListener(&listener);
+  absl::StatusOr<Attr> dir = Mkdir(kRoot, "d");  // ReserveIds first: no change
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  ASSERT_EQ(listener.changes.size(), 1u);
+  const Change& mkdir = listener.changes[0];
+  EXPECT_EQ(mkdir.index(), sm_->applied_index());
+  ASSERT_EQ(mkdir.dirents_size(), 1);
+  EXPECT_EQ(mkdir.dirents(0).parent(), kRoot);
+  EXPECT_EQ(mkdir.dirents(0).name(), "d");
+  EXPECT_EQ(mkdir.dirents(0).inode(), dir->inode());
+  bool saw_new = false, saw_root = false;
+  for (const InodeChange& i : mkdir.inodes()) {
+    if (i.inode() == dir->inode()) saw_new = i.attr().type() == FILE_TYPE_DIRECTORY;
+    if (i.inode() == kRoot) saw_root = i.attr().nlink() == 3;
+  }
+  EXPECT_TRUE(saw_new);
+  EXPECT_TRUE(saw_root);
+
+  absl::StatusOr<Attr> file = Create(dir->inode(), "f");
+  ASSERT_TRUE(file.ok());
+  listener.changes.clear();
+  ASSERT_TRUE(Unlink(dir->inode(), "f").ok());
+  ASSERT_EQ(listener.changes.size(), 1u);
+  const Change& unlink = listener.changes[0];
+  ASSERT_EQ(unlink.dirents_size(), 1);
+  EXPECT_EQ(unlink.dirents(0).inode(), 0u);  // the name is gone
+  bool deleted = false;
+  for (const InodeChange& i : unlink.inodes()) deleted |= i.inode() == file->inode() && i.deleted();
+  EXPECT_TRUE(deleted);
+
+  // A failed command changes nothing and says nothing; its result still names its index.
+  listener.changes.clear();
+  Command again;
+  again.mutable_unlink()->set_parent(dir->inode());
+  again.mutable_unlink()->set_name("f");
+  CommandResult failed = Apply(again);
+  EXPECT_NE(failed.code(), 0);
+  EXPECT_EQ(failed.applied_index(), sm_->applied_index());
+  EXPECT_TRUE(listener.changes.empty());
+  sm_->SetChangeListener(nullptr);
+}
+
 }  // namespace
 }  // namespace dfs
