@@ -148,9 +148,9 @@ class Client {
   absl::StatusOr<StatFsResponse> StatFs();
   absl::Status ReportBadReplica(uint64_t chunk_id, absl::string_view datanode_id,
                                 absl::string_view reason);
-  // The change feed, one attempt (MasterClient::Watch), and the newest log index this client's
-  // own mutations were applied at: a cache fed by the one is current for this client's changes
-  // once it has seen the other.
+  // The change feed, one attempt (MasterClient::Watch), and the newest log index of an answer
+  // this client got: a cache fed by the one is as new as everything this client saw once it
+  // reached the other.
   absl::Status Watch(grpc::ClientContext* context,
                      const std::function<bool(const WatchEvent&)>& on_event) {
     return master_.Watch(context, on_event);

@@ -93,8 +93,8 @@ class MasterClient {
   absl::Status Watch(grpc::ClientContext* context,
                      const std::function<bool(const WatchEvent&)>& on_event);
 
-  // The highest log index a mutation of this client was applied at (0 before the first): the
-  // master's state this client has seen its own changes reach.
+  // The highest log index of an answer this client got (`applied_index`: where its mutation was
+  // applied, or the state a read reflected); 0 before the first.
   uint64_t newest_applied_index() const { return newest_applied_.load(); }
 
 

@@ -95,9 +95,11 @@ struct FileSystem::InodeState : public WriteTarget {
   int open_count = 0;             // open file handles
   bool orphan_candidate = false;  // a name was dropped while open: ReleaseOrphan at last close
   int links_dropping = 0;         // unlinks/renames with keep_orphan still in flight
-  // The content generation the kernel last got attributes for; unset when unknown (its cached
-  // pages may then hold bytes at offsets the master did not use, see CommitData).
-  std::optional<uint64_t> kernel_generation;
+  // The content generation whose bytes the kernel's cached pages of this inode hold (set at
+  // open, which drops pages of any other one, and carried along by this mount's own content
+  // changes); unset when unknown. The kernel keeps pages when it sees new attributes
+  // (no FUSE_CAP_AUTO_INVAL_DATA), so this is not the generation of its attributes.
+  std::optional<uint64_t> page_generation;
 
   // ---- the write buffer ----
   absl::Mutex mu;
@@ -294,7 +296,6 @@ void FileSystem::AddLookup(const Attr& attr) {
   std::shared_ptr<InodeState>& state = inodes_[attr.inode()];
   if (!state) state = std::make_shared<InodeState>(this, attr.inode());
   ++state->nlookup;
-  state->kernel_generation = attr.generation();
 }
 
 void FileSystem::Forget(uint64_t inode, uint64_t nlookup) {
@@ -305,10 +306,16 @@ void FileSystem::Forget(uint64_t inode, uint64_t nlookup) {
   MaybeDropStateLocked(inode);
 }
 
-void FileSystem::NoteAttr(const Attr& attr) {
+void FileSystem::AdvancePages(InodeState& state, const Attr& after) {
   absl::MutexLock lock(&table_mu_);
-  auto it = inodes_.find(attr.inode());
-  if (it != inodes_.end()) it->second->kernel_generation = attr.generation();
+  // The pages hold the bytes before this mount's change, and the change itself (the kernel
+  // wrote or truncated them): still right if nobody else changed the content in between.
+  if (!state.page_generation || *state.page_generation == after.generation()) return;
+  if (*state.page_generation + 1 == after.generation()) {
+    state.page_generation = after.generation();
+  } else {
+    state.page_generation.reset();
+  }
 }
 
 int FileSystem::open_files() {
@@ -346,12 +353,12 @@ absl::Status FileSystem::CommitData(InodeState& state, bool append, uint64_t off
     // believed in; the master may have put them elsewhere. Forget both.
     {
       absl::MutexLock lock(&table_mu_);
-      state.kernel_generation.reset();
+      state.page_generation.reset();
     }
     if (kernel_ != nullptr) kernel_->Invalidate(state.inode, /*data=*/true);
   } else {
     // The kernel's pages already hold these bytes where the master put them.
-    NoteAttr(committed.attr());
+    AdvancePages(state, committed.attr());
   }
   return absl::OkStatus();
 }
@@ -442,7 +449,6 @@ absl::StatusOr<Attr> FileSystem::GetAttr(uint64_t inode) {
     DFS_ASSIGN_OR_RETURN(attr, StaleIfGone(client_->GetAttr(inode)));
     meta_.InsertAttr(ticket, attr);
   }
-  NoteAttr(attr);
   if (std::shared_ptr<InodeState> state = FindState(inode)) {
     absl::MutexLock lock(&state->mu);
     ApplyPendingLocked(*state, &attr);
@@ -453,11 +459,7 @@ absl::StatusOr<Attr> FileSystem::GetAttr(uint64_t inode) {
 absl::StatusOr<Attr> FileSystem::SetAttr(uint64_t inode, const AttrChanges& changes) {
   DirChange change(&dir_attrs_, inode);
   std::shared_ptr<InodeState> state = FindState(inode);
-  if (state == nullptr) {
-    DFS_ASSIGN_OR_RETURN(Attr attr, StaleIfGone(client_->SetAttr(inode, changes)));
-    NoteAttr(attr);
-    return attr;
-  }
+  if (state == nullptr) return StaleIfGone(client_->SetAttr(inode, changes));
   // Buffered writes came first, so they are committed first: a truncation must cut them, and
   // times set afterwards (cp -a sets them before close) must not be overwritten by the
   // commit's own mtime. The inode's mutex keeps new writes from slipping in between.
@@ -466,7 +468,7 @@ absl::StatusOr<Attr> FileSystem::SetAttr(uint64_t inode, const AttrChanges& chan
   absl::StatusOr<Attr> attr = client_->SetAttr(inode, changes);
   if (changes.size) state->data_version.fetch_add(1);
   if (!attr.ok()) return StaleIfGone(attr.status());
-  NoteAttr(*attr);
+  AdvancePages(*state, *attr);
   return attr;
 }
 
@@ -626,8 +628,8 @@ absl::StatusOr<FileSystem::Opened> FileSystem::OpenAttr(const Attr& fresh, int f
   opened.attr = attr;
   {
     absl::MutexLock lock(&table_mu_);
-    opened.keep_cache = !truncated && state->kernel_generation == attr.generation();
-    state->kernel_generation = attr.generation();
+    opened.keep_cache = !truncated && state->page_generation == attr.generation();
+    state->page_generation = attr.generation();
     ++state->open_count;
     ++open_files_;
   }

@@ -183,8 +183,9 @@ class FileSystem {
   std::shared_ptr<InodeState> GetState(uint64_t inode) ABSL_LOCKS_EXCLUDED(table_mu_);
   std::shared_ptr<InodeState> FindState(uint64_t inode) ABSL_LOCKS_EXCLUDED(table_mu_);
   void MaybeDropStateLocked(uint64_t inode) ABSL_EXCLUSIVE_LOCKS_REQUIRED(table_mu_);
-  // Remembers the content generation the kernel was last told about.
-  void NoteAttr(const Attr& attr);
+  // After this mount changed the content of `state`'s inode to `after`: whether the kernel's
+  // pages still hold the current bytes (InodeState::page_generation).
+  void AdvancePages(InodeState& state, const Attr& after);
   // Commits `state`'s write buffer; its mutex held. A failure is also kept for the next flush.
   absl::Status CommitLocked(InodeState& state);
   // Commits written chunks into the inode (the buffer's WriteTarget::Commit).

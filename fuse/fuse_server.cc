@@ -220,7 +220,10 @@ void OpInit(void* userdata, fuse_conn_info* conn) {
   want(FUSE_CAP_PARALLEL_DIROPS);
   want(FUSE_CAP_READDIRPLUS);
   want(FUSE_CAP_READDIRPLUS_AUTO);
-  want(FUSE_CAP_AUTO_INVAL_DATA);
+  // Not FUSE_CAP_AUTO_INVAL_DATA: cached pages are validated at open, by content generation
+  // (close-to-open). Dropping them whenever a refresh of the attributes shows a new mtime would
+  // also drop what this mount just wrote, since its own commit changes the mtime.
+  conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
   // A symlink's target never changes in dfs (replacing it replaces the inode).
   want(FUSE_CAP_CACHE_SYMLINKS);
   conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
@@ -730,7 +733,13 @@ int RunFuse(const FuseOptions& options) {
     fs_options.dir_attr_reuse_ms = std::min<int64_t>(
         fs_options.dir_attr_reuse_ms, static_cast<int64_t>(options.attr_timeout_s * 1000));
     // A hit skips the master's permission check of the lookup: only when the kernel checks.
-    fs_options.meta_cache.grace_ms = default_permissions ? options.meta_cache_grace_ms : 0;
+    // And never staler than the kernel's own caches may be (timeouts of 0: no cache at all).
+    fs_options.meta_cache.grace_ms =
+        default_permissions
+            ? std::min<int64_t>(options.meta_cache_grace_ms,
+                                static_cast<int64_t>(1000 * std::min(options.attr_timeout_s,
+                                                                     options.entry_timeout_s)))
+            : 0;
     server->invalidator.Start(session);
     server->fs =
         std::make_unique<FileSystem>(server->client.get(), &server->invalidator, fs_options);

@@ -97,6 +97,7 @@ void MetaCache::Apply(const WatchEvent& event) {
       }
     }
   }
+  feed_index_ = std::max(feed_index_, event.applied_index());
   if (event.synced_index() != 0) {
     feed_index_ = std::max(feed_index_, event.synced_index());
     synced_at_ns_ = clock_->MonotonicNanos();

@@ -16,8 +16,10 @@
 //
 // The cache answers only while it is Usable: the feed is connected, its last sync marker (the
 // leader confirmed it still led after sending every earlier change) arrived less than grace_ms
-// ago, and the feed has delivered the newest index of this mount's own changes (so a change this
-// mount made is never hidden by the cache). A new or lost stream empties it. So a change made
+// ago, and the feed has reached the newest index of any answer this mount got from the master
+// (the index its own change was applied at, or that a read reflected): the cache never hides a
+// change this mount made or a state it already saw, which keeps close-to-open (open asks the
+// master) whole. A new or lost stream empties it. So a change made
 // through another mount shows here once the feed delivers it, normally well under a millisecond
 // after the master applied it, and if the feed stalls at most grace_ms later: a bound on this
 // mount's clock, like the kernel's attribute timeout, on top of which the kernel's own caches
@@ -79,7 +81,8 @@ class MetaCache {
   // `dir` is too large to be listed for completeness (Lookup is asked instead).
   void MarkLarge(uint64_t dir);
 
-  // ---- Queries; `own_index` is the newest index of this mount's own changes ----
+  // ---- Queries; `own_index` is the newest index of an answer this mount got from the master
+  // (Client::newest_applied_index) ----
   enum class Found { kUnknown, kAbsent, kPresent };
   struct LookupResult {
     Found found = Found::kUnknown;

@@ -253,7 +253,7 @@ std::string FuseUsage() {
       "                              master's change feed, answer lookups while the feed was\n"
       "                              confirmed less than MS ago (default ",
       d.meta_cache_grace_ms,
-      "; 0 turns it off)\n"
+      "; at most the attribute and entry timeouts; 0 turns it off)\n"
       "  --kernel_readahead_kb N     the kernel's readahead for this mount, set when running as\n"
       "                              root; 0 keeps the kernel default (default ",
       d.kernel_readahead_kb,
@@ -261,7 +261,7 @@ std::string FuseUsage() {
       "  --readahead_bytes N         how far ahead of a sequential reader dfs-fuse fetches\n"
       "                              (default ",
       d.readahead_bytes,
-      "; 0 turns it off)\n"
+      "; at most the attribute and entry timeouts; 0 turns it off)\n"
       "  --prefetch_threads N        threads fetching readahead blocks (default ",
       d.prefetch_threads,
       ")\n"

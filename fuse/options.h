@@ -39,8 +39,9 @@ struct FuseOptions {
   // off by default.
   double negative_timeout_s = 0.0;
   // dfs-fuse's metadata cache (fuse/meta_cache.h), kept current by the master's change feed:
-  // how long it still answers after the feed's last confirmation; 0 turns it off. Off with
-  // -o no_default_permissions (the master would have to check each lookup).
+  // how long it still answers after the feed's last confirmation; 0 turns it off. At most the
+  // attribute and entry timeouts (0 there: off too). Off with -o no_default_permissions (the
+  // master would have to check each lookup).
   int64_t meta_cache_grace_ms = 500;
   // The kernel's own readahead for this mount (the bdi's read_ahead_kb), set after mounting when
   // running as root; 0 leaves the kernel default (128 KiB).

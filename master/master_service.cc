@@ -87,6 +87,7 @@ grpc::Status MasterServiceImpl::ReplyAttr(grpc::ServerContext* context,
                                           const absl::StatusOr<Attr>& attr,
                                           AttrResponse* response) {
   if (attr.ok()) *response->mutable_attr() = *attr;
+  response->set_applied_index(ctx_.sm->applied_index());
   return Reply(context, attr.status());
 }
 
@@ -135,6 +136,7 @@ grpc::Status MasterServiceImpl::ReadDir(grpc::ServerContext* context,
     *out->mutable_attr() = std::move(entry.attr);
   }
   response->set_has_more(has_more);
+  response->set_applied_index(ctx_.sm->applied_index());
   return grpc::Status::OK;
 }
 
@@ -148,6 +150,7 @@ grpc::Status MasterServiceImpl::GetExtents(grpc::ServerContext* context,
                                     OrNull(caller));
   if (!result.ok()) return Reply(context, result.status());
   *response->mutable_attr() = result->attr;
+  response->set_applied_index(ctx_.sm->applied_index());
   for (const Extent& e : result->extents) *response->add_extents() = e;
   for (const ChunkInfo& chunk : result->chunks) {
     ChunkLocation* location = response->add_chunks();

@@ -125,9 +125,7 @@ CommandResult StateMachine::Apply(uint64_t index, const Command& command) {
   if (listener_ != nullptr && listener_->Listening()) change = NamespaceChange(index, txn);
   DFS_CHECK_OK(txn.Commit());
   if (command.has_set_safe_mode()) safe_mode_ = store_->Get(keys::kSafeMode).ok();
-  if (change && (change->inodes_size() > 0 || change->dirents_size() > 0)) {
-    listener_->OnChange(*std::move(change));
-  }
+  if (change) listener_->OnChange(*std::move(change));
   applied_index_ = index;
   return result;
 }
@@ -169,6 +167,11 @@ void StateMachine::ApplyNoop(uint64_t index) {
   Txn txn(store_.get());
   txn.PutCounter(keys::kAppliedIndex, index);
   DFS_CHECK_OK(txn.Commit());
+  if (listener_ != nullptr && listener_->Listening()) {
+    Change nothing;  // the index moves on; nothing in the namespace changed
+    nothing.set_index(index);
+    listener_->OnChange(std::move(nothing));
+  }
   applied_index_ = index;
 }
 

@@ -32,8 +32,9 @@ inline constexpr char kSafeModeMessage[] = "cluster is in safe mode (read-only)"
 // answered from the record instead of being applied again.
 inline constexpr uint64_t kSessionWindow = 1024;
 
-// Hears, on the apply thread, what each applied command changed in inodes and directory entries
-// (the change feed, master/watch_hub.h). OnChange is called after the change is in the store and
+// Hears, on the apply thread, what each applied log entry changed in inodes and directory
+// entries (the change feed, master/watch_hub.h): once per entry, with no inodes and no dirents
+// for an entry that changes neither. OnChange is called after the change is in the store and
 // before applied_index() shows it, so whoever reads applied_index() >= i knows every change up to
 // i was handed over; it must not block. Listening() is asked first: nothing is built when false.
 class ChangeListener {

@@ -1,5 +1,6 @@
 #include "master/watch_hub.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/time/time.h"
@@ -41,7 +42,10 @@ void WatchHub::OnChange(Change change) {
   for (auto it = subscribers_.begin(); it != subscribers_.end(); ++it) {
     Subscriber& s = *it;
     if (!s.end.ok()) continue;
-    if (s.queue.size() >= options_.max_queued_changes) {
+    s.applied = std::max(s.applied, change.index());
+    if (change.inodes_size() == 0 && change.dirents_size() == 0) {
+      // Nothing to queue; the index goes out with the next event.
+    } else if (s.queue.size() >= options_.max_queued_changes) {
       s.end = absl::ResourceExhaustedError("change feed subscriber fell too far behind");
     } else if (std::next(it) == subscribers_.end()) {
       s.queue.push_back(std::move(change));
@@ -91,22 +95,25 @@ absl::Status WatchHub::Serve(const std::function<bool(const WatchEvent&)>& send,
   } else {
     self->synced = *first;
     for (;;) {
-      while (self->end.ok() && self->queue.empty() && self->synced == 0) {
+      auto idle = [&] { return self->queue.empty() && self->synced == 0 && self->applied == 0; };
+      while (self->end.ok() && idle()) {
         if (self->wake.WaitWithTimeout(&mu_, kCancelPoll) && cancelled()) break;
       }
       if (!self->end.ok()) {
         result = self->end;
         break;
       }
-      if (self->queue.empty() && self->synced == 0) break;  // cancelled
+      if (idle()) break;  // cancelled
       WatchEvent event;
       while (!self->queue.empty() && static_cast<size_t>(event.changes_size()) < options_.max_batch) {
         *event.add_changes() = std::move(self->queue.front());
         self->queue.pop_front();
       }
-      // A marker promises that every change up to it went first: only with the queue drained.
-      if (self->queue.empty() && self->synced != 0) {
+      // Both promise that every change up to them went first: only with the queue drained.
+      if (self->queue.empty()) {
+        event.set_applied_index(self->applied);
         event.set_synced_index(self->synced);
+        self->applied = 0;
         self->synced = 0;
       }
       mu_.Unlock();

@@ -3,7 +3,8 @@
 //
 // The state machine hands it, on the apply thread, what every applied command changed in inodes
 // and directory entries, with the new values (ChangeListener); the hub queues each change for
-// every subscriber, in log order. Every keepalive_ms, while anyone subscribes, it confirms that
+// every subscriber, in log order, and tells how far the log was applied (an entry that changes
+// neither only moves that on). Every keepalive_ms, while anyone subscribes, it confirms that
 // this master still leads (`confirm`: a read barrier, then the applied index) and queues that
 // index as a sync marker: a subscriber that gets marker i has been sent every change up to i, and
 // knows the leader was still the leader after applying i. When confirming fails (the master lost
@@ -66,8 +67,9 @@ class WatchHub : public ChangeListener {
 
  private:
   struct Subscriber {
-    std::deque<Change> queue;
-    uint64_t synced = 0;  // a sync marker to send once `queue` is drained; 0: none
+    std::deque<Change> queue;  // changes of inodes or entries
+    uint64_t applied = 0;      // the newest index applied, to send once `queue` is drained
+    uint64_t synced = 0;       // a sync marker to send once `queue` is drained; 0: none
     absl::Status end;     // set: the stream ends with this
     absl::CondVar wake;
   };

@@ -159,6 +159,12 @@ TEST_F(MetaCacheTest, UsableOnlyWhileConfirmedAndCaughtUpWithOwnChanges) {
   EXPECT_FALSE(cache_.GetAttr(11, 101).has_value());
   cache_.Apply(AttrChange(101, FileAttr(11, 6)));
   EXPECT_EQ(cache_.GetAttr(11, 101)->size(), 6u);
+  // A read reflected index 105; entries up to it changed nothing here, which the feed says.
+  EXPECT_FALSE(cache_.GetAttr(11, 105).has_value());
+  WatchEvent applied;
+  applied.set_applied_index(105);
+  cache_.Apply(applied);
+  EXPECT_TRUE(cache_.GetAttr(11, 105).has_value());
 
   // No sync marker for longer than the grace: not used (kept, and used again once confirmed).
   clock_.now_ns += 501'000'000;

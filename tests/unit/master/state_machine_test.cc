@@ -677,21 +677,31 @@ TEST_F(StateMachineTest, QueriesCheckSearchAndRead) {
 }
 
 // The change feed's source: every applied command's changes to inodes and entries, with their
-// new values, in order, and nothing for commands that change neither.
+// new values, in order; a command that changes neither still reports its index.
 class RecordingListener : public ChangeListener {
  public:
   bool Listening() override { return true; }
   void OnChange(Change change) override { changes.push_back(std::move(change)); }
+  // The changes that touched inodes or entries.
+  std::vector<Change> Content() const {
+    std::vector<Change> out;
+    for (const Change& c : changes) {
+      if (c.inodes_size() > 0 || c.dirents_size() > 0) out.push_back(c);
+    }
+    return out;
+  }
   std::vector<Change> changes;
 };
 
 TEST_F(StateMachineTest, ChangesOfInodesAndEntriesReachTheListener) {
   RecordingListener listener;
   sm_->SetChangeListener(&listener);
-  absl::StatusOr<Attr> dir = Mkdir(kRoot, "d");  // ReserveIds first: no change
+  absl::StatusOr<Attr> dir = Mkdir(kRoot, "d");  // ReserveIds first: its index, no content
   ASSERT_TRUE(dir.ok()) << dir.status();
-  ASSERT_EQ(listener.changes.size(), 1u);
-  const Change& mkdir = listener.changes[0];
+  ASSERT_EQ(listener.changes.size(), 2u);
+  EXPECT_EQ(listener.changes[0].index() + 1, listener.changes[1].index());
+  ASSERT_EQ(listener.Content().size(), 1u);
+  const Change mkdir = listener.Content()[0];
   EXPECT_EQ(mkdir.index(), sm_->applied_index());
   ASSERT_EQ(mkdir.dirents_size(), 1);
   EXPECT_EQ(mkdir.dirents(0).parent(), kRoot);
@@ -709,15 +719,15 @@ TEST_F(StateMachineTest, ChangesOfInodesAndEntriesReachTheListener) {
   ASSERT_TRUE(file.ok());
   listener.changes.clear();
   ASSERT_TRUE(Unlink(dir->inode(), "f").ok());
-  ASSERT_EQ(listener.changes.size(), 1u);
-  const Change& unlink = listener.changes[0];
+  ASSERT_EQ(listener.Content().size(), 1u);
+  const Change unlink = listener.Content()[0];
   ASSERT_EQ(unlink.dirents_size(), 1);
   EXPECT_EQ(unlink.dirents(0).inode(), 0u);  // the name is gone
   bool deleted = false;
   for (const InodeChange& i : unlink.inodes()) deleted |= i.inode() == file->inode() && i.deleted();
   EXPECT_TRUE(deleted);
 
-  // A failed command changes nothing and says nothing; its result still names its index.
+  // A failed command changes nothing; its index is reported, and its result names it.
   listener.changes.clear();
   Command again;
   again.mutable_unlink()->set_parent(dir->inode());
@@ -725,7 +735,9 @@ TEST_F(StateMachineTest, ChangesOfInodesAndEntriesReachTheListener) {
   CommandResult failed = Apply(again);
   EXPECT_NE(failed.code(), 0);
   EXPECT_EQ(failed.applied_index(), sm_->applied_index());
-  EXPECT_TRUE(listener.changes.empty());
+  ASSERT_EQ(listener.changes.size(), 1u);
+  EXPECT_TRUE(listener.Content().empty());
+  EXPECT_EQ(listener.changes[0].index(), sm_->applied_index());
   sm_->SetChangeListener(nullptr);
 }
 

@@ -100,6 +100,13 @@ TEST(WatchHubTest, SendsAFirstMarkerThenChangesInOrderAndKeepalives) {
       applied = i;
     }
     ASSERT_TRUE(sub.WaitFor([](const auto& events) { return HasMarker(events, 20); }));
+    // An entry that changes nothing in the namespace is not queued, but its index goes out.
+    Change nothing;
+    nothing.set_index(21);
+    hub.OnChange(nothing);
+    ASSERT_TRUE(sub.WaitFor([](const auto& events) {
+      return !events.empty() && events.back().applied_index() == 21;
+    }));
     std::vector<uint64_t> expected;
     for (uint64_t i = 8; i <= 20; ++i) expected.push_back(i);
     EXPECT_EQ(sub.ChangeIndexes(), expected);
