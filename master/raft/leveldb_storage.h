@@ -1,5 +1,6 @@
-// LevelDbStorage: the durable Raft log of a master, in its own LevelDB (separate from the
-// namespace database).
+// LevelDbStorage: the durable Raft log of a master up to the segment-file log
+// (segment_storage.h), in its own LevelDB (separate from the namespace database). Kept to read a
+// master's old log once, when SegmentStorage moves it into its own format.
 //
 // Layout (keys):
 //   "hardstate"           -> HardState

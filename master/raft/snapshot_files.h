@@ -1,5 +1,5 @@
 // SnapshotFiles: the data files of Raft snapshots in a log directory, shared by the durable
-// storages (LevelDbStorage).
+// storages (LevelDbStorage, SegmentStorage).
 //
 // A snapshot's data (the whole namespace, so it grows with the number of files) is a file of its
 // own, "snapshot-<index>.data", never held in memory whole. A local snapshot is streamed into a
