@@ -10,9 +10,11 @@
 //   segment-<seq>       seq = 20 decimal digits, 1, 2, ...; the log is the segments in seq order
 //   segment-<seq>.tmp   a segment being preallocated (deleted at open)
 //   snapshot-<index>.data[.tmp-<n>]  snapshot data (snapshot_files.h)
-// A segment is created by writing `segment_bytes` zeros, fsync, rename to its name, directory
-// fsync -- by a helper thread, one segment ahead of need, so the Raft loop does not wait for it
-// (it does only when it fills a segment before the next one is ready). A record that does not fit
+// A segment is created by writing `segment_bytes` zeros a page at a time (so that the page cache
+// holds it in page-sized folios: see CreateSegment), fsync, rename to its name, directory fsync --
+// by a helper thread, one segment ahead of need, so the Raft loop does not wait for it (it does
+// only when it fills a segment before the next one is ready). Each open starts a new segment and
+// deletes unused ones: a segment that was read may be cached in large folios. A record that does not fit
 // in what is left of the active segment goes to the next one; a record larger than a whole
 // segment makes its segment grow past `segment_bytes`.
 //
@@ -32,8 +34,8 @@
 // replaced by writing the new entries after it; the old ones stay in the file until their segment
 // is deleted); hard state replaces. Entries <= the snapshot's index are ignored.
 // The log ends at the first record that does not check (length or CRC) in the last segment that
-// holds records: a torn write at a crash. The bytes after it are zeroed at open, so that a later
-// record is never followed by a stale one. A record that does not check in an earlier segment is
+// holds records: a torn write at a crash. The bytes after it are zeroed at open, so that every
+// segment holds records and then zeros only. A record that does not check in an earlier segment is
 // DataLoss (it was synced: a segment is fdatasynced before the next one is written).
 //
 // Save = one write() of one buffer at the end of the active segment (+ one fdatasync with `sync`:

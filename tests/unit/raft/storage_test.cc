@@ -559,11 +559,16 @@ TEST(SegmentStorage, SegmentsArePreallocated) {
   s.reset();
   EXPECT_EQ(SegmentFileNames(dir.path()),
             (std::vector<std::string>{SegmentName(1), SegmentName(2)}));
-  EXPECT_EQ(std::filesystem::file_size(dir.path() + "/" + SegmentName(2)), 1u << 20);
-  // The prepared segment is kept for use, and the log reads back.
+  EXPECT_EQ(std::filesystem::file_size(next), 1u << 20);
+  // Reopened, the log reads back and goes on in a new segment (the unused one was replaced).
   s = OpenSegments(dir.path(), 1 << 20);
   ASSERT_NE(s, nullptr);
   EXPECT_EQ(Indexes(*s->Load()), (std::vector<uint64_t>{1}));
+  ASSERT_TRUE(s->Save(std::nullopt, std::nullopt, {MakeEntry(2, 1)}, true).ok());
+  EXPECT_EQ(std::filesystem::file_size(dir.path() + "/" + SegmentName(2)), 1u << 20);
+  s.reset();  // one storage per directory at a time
+  s = OpenSegments(dir.path(), 1 << 20);
+  EXPECT_EQ(Indexes(*s->Load()), (std::vector<uint64_t>{1, 2}));
 }
 
 // Many records across many small segments, one larger than a whole segment among them.
@@ -619,6 +624,7 @@ TEST(SegmentStorage, SuffixOverwriteSurvivesRestart) {
   EXPECT_EQ(st->hard_state.term(), 2u);
   // Appending continues after the replaced suffix.
   ASSERT_TRUE(s->Save(std::nullopt, std::nullopt, {MakeEntry(12, 3)}, true).ok());
+  s.reset();
   s = OpenSegments(dir.path());
   EXPECT_EQ(s->Load()->entries.back().index(), 12u);
 }
