@@ -36,9 +36,8 @@ struct LevelDbBudget {
 // The master's namespace and chunk map (master/meta_store.h): point reads (lookups, getattr) and
 // short scans (readdir) want a cache of hot blocks; 8 MiB is LevelDB's default, stated here.
 inline constexpr LevelDbBudget kMetaDbBudget{8 << 20, 256, 4 << 20};
-// The master's Raft log (master/raft/leveldb_storage.h): written once, read back only at startup
-// and by a lagging follower's catch-up (recent entries, still in the memtable or the newest
-// tables), so its cache stays small.
+// The master's Raft log of old (master/raft/leveldb_storage.h), now opened only to move it into
+// segment files (segment_storage.h): read once, so its cache stays small.
 inline constexpr LevelDbBudget kRaftLogDbBudget{1 << 20, 64, 4 << 20};
 
 // Options for a database within `budget`, and the cache they point to (LevelDB does not own it).

@@ -25,8 +25,8 @@ uint64_t MemberIdForAddress(const std::string& address) {
 
 absl::StatusOr<std::unique_ptr<RaftCommandLog>> RaftCommandLog::Open(
     const RaftCommandLogOptions& options, StateMachine* sm) {
-  DFS_ASSIGN_OR_RETURN(std::unique_ptr<raft::LevelDbStorage> storage,
-                       raft::LevelDbStorage::Open(options.dir));
+  DFS_ASSIGN_OR_RETURN(std::unique_ptr<raft::SegmentStorage> storage,
+                       raft::SegmentStorage::Open(options.dir));
   std::unique_ptr<RaftCommandLog> log(new RaftCommandLog(options, sm, std::move(storage)));
   DFS_ASSIGN_OR_RETURN(raft::PersistentState state, log->storage_->Load());
   const uint64_t snapshot_index = state.snapshot.index();
@@ -72,7 +72,7 @@ absl::StatusOr<std::unique_ptr<RaftCommandLog>> RaftCommandLog::Open(
 }
 
 RaftCommandLog::RaftCommandLog(const RaftCommandLogOptions& options, StateMachine* sm,
-                               std::unique_ptr<raft::LevelDbStorage> storage)
+                               std::unique_ptr<raft::Storage> storage)
     : options_(options),
       sm_(sm),
       storage_(std::move(storage)),

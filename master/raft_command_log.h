@@ -1,6 +1,6 @@
 // RaftCommandLog: the CommandLog of a replicated master. It drives the pure Raft core
-// (master/raft/raft_node.h) with real time (a tick every tick_ms), a durable LevelDB log
-// (master/raft/leveldb_storage.h), gRPC transport (raft_transport.h) and the namespace state
+// (master/raft/raft_node.h) with real time (a tick every tick_ms), a durable log in segment files
+// (master/raft/segment_storage.h), gRPC transport (raft_transport.h) and the namespace state
 // machine, following the core's persist -> send -> apply -> advance contract on one loop thread.
 //
 // Proposals from any thread queue up and enter the core together, so all of them share one fsync
@@ -30,7 +30,7 @@
 
 #include "absl/status/statusor.h"
 #include "master/command_log.h"
-#include "master/raft/leveldb_storage.h"
+#include "master/raft/segment_storage.h"
 #include "master/raft/raft_node.h"
 #include "master/raft_transport.h"
 #include "master/state_machine.h"
@@ -42,7 +42,7 @@ namespace dfs {
 uint64_t MemberIdForAddress(const std::string& address);
 
 struct RaftCommandLogOptions {
-  std::string dir;                       // the Raft log's LevelDB
+  std::string dir;                       // the Raft log's directory
   std::string address;                   // this master's address (clients and peers)
   std::vector<std::string> initial_peers;  // every member of a new group, this one included
   bool join = false;                     // start empty; wait to be added by the leader
@@ -90,7 +90,7 @@ class RaftCommandLog : public CommandLog {
  private:
   friend class RaftServiceImpl;
   RaftCommandLog(const RaftCommandLogOptions& options, StateMachine* sm,
-                 std::unique_ptr<raft::LevelDbStorage> storage);
+                 std::unique_ptr<raft::Storage> storage);
 
   // Runs `fn` on the loop thread with the node, between Readies; returns its result.
   absl::Status RunOnLoop(std::function<absl::Status(raft::RaftNode&)> fn);
@@ -126,7 +126,7 @@ class RaftCommandLog : public CommandLog {
 
   const RaftCommandLogOptions options_;
   StateMachine* const sm_;
-  std::unique_ptr<raft::LevelDbStorage> storage_;
+  std::unique_ptr<raft::Storage> storage_;
   std::unique_ptr<raft::RaftNode> node_;  // loop thread only
   RaftTransport transport_;
   std::atomic<bool> is_leader_{false};

@@ -1,19 +1,10 @@
 #include "master/raft/leveldb_storage.h"
 
-#include <dirent.h>
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <vector>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
-#include "common/crc32c.h"
 #include "common/file_util.h"
-#include "common/logging.h"
 #include "common/keycoding.h"
 #include "common/status.h"
 #include "leveldb/write_batch.h"
@@ -25,8 +16,6 @@ namespace {
 constexpr char kHardStateKey[] = "hardstate";
 constexpr char kSnapshotKey[] = "snapshot";
 constexpr char kSnapshotDataKey[] = "snapshot_data";
-constexpr char kSnapshotFilePrefix[] = "snapshot-";
-constexpr char kSnapshotFileSuffix[] = ".data";
 constexpr char kEntryPrefix = 'e';
 
 std::string EntryKey(uint64_t index) {
@@ -41,87 +30,6 @@ absl::Status FromLevelDb(const leveldb::Status& s, const std::string& what) {
   if (s.IsCorruption()) return absl::DataLossError(absl::StrCat(what, ": ", s.ToString()));
   return absl::InternalError(absl::StrCat(what, ": ", s.ToString()));
 }
-
-// Snapshot files are written and read in pieces of this size: memory for a snapshot stays
-// bounded whatever the namespace's size.
-constexpr size_t kSnapshotIoBytes = 1 << 20;
-
-// Up to `length` bytes at `offset` of `path` (fewer at its end).
-absl::StatusOr<std::string> ReadAt(const std::string& path, uint64_t offset, uint64_t length) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus(errno, "open " + path);
-  std::string out(length, '\0');
-  absl::StatusOr<size_t> n = PreadUpTo(fd, out.data(), length, offset, path);
-  ::close(fd);
-  if (!n.ok()) return n.status();
-  out.resize(*n);
-  return out;
-}
-
-// Checks a snapshot file against its recorded size and CRC32C, reading it piece by piece.
-absl::Status VerifySnapshotFile(const std::string& path, uint64_t size, uint32_t crc) {
-  uint32_t actual = 0;
-  uint64_t offset = 0;
-  for (;;) {
-    DFS_ASSIGN_OR_RETURN(std::string piece, ReadAt(path, offset, kSnapshotIoBytes));
-    if (piece.empty()) break;
-    actual = Crc32cExtend(actual, piece.data(), piece.size());
-    offset += piece.size();
-  }
-  if (offset != size || actual != crc) {
-    return absl::DataLossError(
-        absl::StrCat("raft log: ", path, " does not match its size and checksum"));
-  }
-  return absl::OkStatus();
-}
-
-// A snapshot's data streamed into a temporary file through a bounded buffer. Removed unless
-// Compact gave it its name.
-class FileSnapshotWriter : public SnapshotWriter {
- public:
-  FileSnapshotWriter(std::string path, int fd) : path_(std::move(path)), fd_(fd) {
-    buffer_.reserve(kSnapshotIoBytes);
-  }
-  ~FileSnapshotWriter() override {
-    if (fd_ >= 0) ::close(fd_);
-    if (!adopted_) ::unlink(path_.c_str());
-  }
-
-  absl::Status Finish() override {
-    DFS_RETURN_IF_ERROR(Flush());
-    if (::fsync(fd_) != 0) return ErrnoStatus(errno, "fsync " + path_);
-    const int fd = fd_;
-    fd_ = -1;
-    if (::close(fd) != 0) return ErrnoStatus(errno, "close " + path_);
-    finished_ = true;
-    return absl::OkStatus();
-  }
-
-  const std::string& path() const { return path_; }
-  void Adopt() { adopted_ = true; }
-
- protected:
-  absl::Status Write(absl::string_view data) override {
-    if (buffer_.size() + data.size() > kSnapshotIoBytes) DFS_RETURN_IF_ERROR(Flush());
-    if (data.size() >= kSnapshotIoBytes) {
-      return WriteAll(fd_, std::string_view(data.data(), data.size()), path_);
-    }
-    buffer_.append(data.data(), data.size());
-    return absl::OkStatus();
-  }
-
- private:
-  absl::Status Flush() {
-    absl::Status status = WriteAll(fd_, buffer_, path_);
-    buffer_.clear();
-    return status;
-  }
-
-  const std::string path_;
-  int fd_;
-  std::string buffer_;
-  bool adopted_ = false;
-};
 
 }  // namespace
 
@@ -138,10 +46,6 @@ absl::StatusOr<std::unique_ptr<LevelDbStorage>> LevelDbStorage::Open(const std::
 }
 
 LevelDbStorage::~LevelDbStorage() = default;
-
-std::string LevelDbStorage::SnapshotPath(uint64_t index) const {
-  return absl::StrFormat("%s/%s%020d%s", dir_, kSnapshotFilePrefix, index, kSnapshotFileSuffix);
-}
 
 absl::StatusOr<Snapshot> LevelDbStorage::LoadSnapshotMetadata() {
   Snapshot snapshot;
@@ -179,47 +83,18 @@ absl::Status LevelDbStorage::LoadBounds() {
     last_index_ = DecodeFixed64BE(absl::string_view(key.data() + 1, 8));
   }
   DFS_RETURN_IF_ERROR(FromLevelDb(it->status(), "scan raft log"));
-  DeleteOtherSnapshotFiles(snapshot_index_, /*temporary=*/true);
+  files_.DeleteOthers(snapshot_index_, /*temporary=*/true);
   return absl::OkStatus();
 }
 
-void LevelDbStorage::DeleteOtherSnapshotFiles(uint64_t keep_index, bool temporary) {
-  DIR* d = ::opendir(dir_.c_str());
-  if (d == nullptr) return;
-  std::vector<std::string> stale;
-  const std::string keep = SnapshotPath(keep_index);
-  while (const dirent* e = ::readdir(d)) {
-    const std::string name = e->d_name;
-    if (!absl::StartsWith(name, kSnapshotFilePrefix) || dir_ + "/" + name == keep) continue;
-    if (temporary || absl::EndsWith(name, kSnapshotFileSuffix)) stale.push_back(dir_ + "/" + name);
-  }
-  ::closedir(d);
-  // Best effort: a file left behind costs disk until the next snapshot or restart, nothing else.
-  for (const std::string& path : stale) {
-    if (::unlink(path.c_str()) != 0) {
-      DFS_LOG(WARNING) << ErrnoStatus(errno, "unlink " + path);
-    }
-  }
-}
-
 absl::StatusOr<std::unique_ptr<SnapshotWriter>> LevelDbStorage::NewSnapshotWriter(uint64_t index) {
-  const std::string path = absl::StrCat(SnapshotPath(index), ".tmp-", next_temp_++);
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return ErrnoStatus(errno, "open " + path);
-  return std::make_unique<FileSnapshotWriter>(path, fd);
+  return files_.NewWriter(index);
 }
 
 absl::Status LevelDbStorage::StageSnapshot(const SnapshotMetadata& metadata, SnapshotWriter& data,
                                            leveldb::WriteBatch* batch) {
-  DFS_CHECK(data.finished());
-  auto& file = static_cast<FileSnapshotWriter&>(data);
   // Named on disk only now that it is whole and durable; in the database by the caller's batch.
-  const std::string path = SnapshotPath(metadata.index());
-  if (::rename(file.path().c_str(), path.c_str()) != 0) {
-    return ErrnoStatus(errno, "rename " + file.path());
-  }
-  file.Adopt();
-  DFS_RETURN_IF_ERROR(FsyncDir(dir_));
+  DFS_RETURN_IF_ERROR(files_.Name(metadata.index(), data));
   Snapshot metadata_only;
   *metadata_only.mutable_metadata() = metadata;
   batch->Put(kSnapshotKey, metadata_only.SerializeAsString());
@@ -233,9 +108,8 @@ absl::Status LevelDbStorage::StageSnapshot(const SnapshotMetadata& metadata, Sna
 absl::Status LevelDbStorage::StageSnapshotData(const SnapshotMetadata& metadata,
                                                const std::string& data,
                                                leveldb::WriteBatch* batch) {
-  DFS_ASSIGN_OR_RETURN(std::unique_ptr<SnapshotWriter> writer, NewSnapshotWriter(metadata.index()));
-  DFS_RETURN_IF_ERROR(writer->Append(data));
-  DFS_RETURN_IF_ERROR(writer->Finish());
+  DFS_ASSIGN_OR_RETURN(std::unique_ptr<SnapshotWriter> writer,
+                       files_.WriteWhole(metadata.index(), data));
   return StageSnapshot(metadata, *writer, batch);
 }
 
@@ -255,8 +129,8 @@ absl::StatusOr<PersistentState> LevelDbStorage::Load() {
     if (value.size() != 16) return absl::DataLossError("raft log: bad snapshot data record");
     state.snapshot_bytes = DecodeFixed64BE(absl::string_view(value).substr(0, 8));
     const uint64_t crc = DecodeFixed64BE(absl::string_view(value).substr(8, 8));
-    DFS_RETURN_IF_ERROR(VerifySnapshotFile(SnapshotPath(state.snapshot.index()),
-                                           state.snapshot_bytes, static_cast<uint32_t>(crc)));
+    DFS_RETURN_IF_ERROR(
+        files_.Verify(state.snapshot.index(), state.snapshot_bytes, static_cast<uint32_t>(crc)));
   } else if (!s.IsNotFound()) {
     return FromLevelDb(s, "read snapshot data record");
   }
@@ -284,12 +158,7 @@ absl::StatusOr<PersistentState> LevelDbStorage::Load() {
 
 absl::StatusOr<std::string> LevelDbStorage::ReadSnapshotData(uint64_t index, uint64_t offset,
                                                              uint64_t length) {
-  if (index != snapshot_index_ || index == 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("snapshot ", index, " replaced by ", snapshot_index_));
-  }
-  if (offset > snapshot_bytes_) return absl::OutOfRangeError("offset past the snapshot's end");
-  return ReadAt(SnapshotPath(index), offset, std::min(length, snapshot_bytes_ - offset));
+  return files_.Read(snapshot_index_, snapshot_bytes_, index, offset, length);
 }
 
 absl::Status LevelDbStorage::Write(leveldb::WriteBatch* batch, bool sync) {
@@ -331,7 +200,7 @@ absl::Status LevelDbStorage::Save(const std::optional<HardState>& hard_state,
   if (snapshot.has_value()) {
     snapshot_index_ = snap_index;
     snapshot_bytes_ = snapshot->data().size();
-    DeleteOtherSnapshotFiles(snap_index, /*temporary=*/false);
+    files_.DeleteOthers(snap_index, /*temporary=*/false);
   }
   return absl::OkStatus();
 }
@@ -348,7 +217,7 @@ absl::Status LevelDbStorage::Compact(const SnapshotMetadata& metadata, SnapshotW
   snapshot_bytes_ = data.size();
   first_index_ = index + 1;
   last_index_ = std::max(last_index_, index);
-  DeleteOtherSnapshotFiles(index, /*temporary=*/false);
+  files_.DeleteOthers(index, /*temporary=*/false);
   return absl::OkStatus();
 }
 

@@ -23,7 +23,7 @@
 // ---------------------------------------------------------------------------------------------
 // The driver contract (after etcd-io/raft's Ready/Advance):
 //
-//   storage = LevelDbStorage::Open(dir)              // or MemoryStorage in tests
+//   storage = SegmentStorage::Open(dir)              // or MemoryStorage in tests
 //   state   = storage->Load()
 //   node    = RaftNode(options, state)               // options.applied_index = what the state
 //                                                    // machine durably applied (>= snapshot)

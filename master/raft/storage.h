@@ -8,7 +8,8 @@
 // returns the state to construct the RaftNode from; ReadSnapshotData() the snapshot's bytes.
 //
 // Implementations: MemoryStorage (below; tests and simulation, models a crash that loses
-// unsynced writes) and LevelDbStorage (leveldb_storage.h; the master).
+// unsynced writes), SegmentStorage (segment_storage.h; the master) and LevelDbStorage
+// (leveldb_storage.h; the master's log before, read once to migrate it).
 // Thread safety: implementations are not thread-safe; the driver calls them from its Raft loop.
 // A SnapshotWriter is independent of its storage until Compact(): one other thread may fill it.
 #pragma once

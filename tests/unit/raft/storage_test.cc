@@ -1,20 +1,25 @@
-// Storage implementations: the same round-trip tests over MemoryStorage and LevelDbStorage, plus
-// crash behaviour (MemoryStorage), reload across reopen and snapshot files (LevelDB).
+// Storage implementations: the same round-trip tests over MemoryStorage, LevelDbStorage and
+// SegmentStorage, plus crash behaviour (MemoryStorage), reload across reopen and snapshot files
+// (both durable ones), and what only the segment files have: torn tails, segment boundaries,
+// whole segments dropped by compaction, migration from LevelDB, fail-stop.
 #include "master/raft/storage.h"
 
 #include <stdlib.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "common/crc32c.h"
 #include "common/file_util.h"
 #include "gtest/gtest.h"
 #include "leveldb/db.h"
 #include "master/raft/leveldb_storage.h"
+#include "master/raft/segment_storage.h"
 #include "tests/unit/raft/raft_test_util.h"
 
 namespace dfs::raft {
@@ -81,6 +86,40 @@ class TempDir {
  private:
   std::string path_;
 };
+
+// The durable storages, opened on a directory.
+enum class Kind { kLevelDb, kSegment };
+
+// Small segments, so that the tests cross segment boundaries.
+constexpr uint64_t kTestSegmentBytes = 8192;
+
+absl::StatusOr<std::unique_ptr<Storage>> OpenStorage(Kind kind, const std::string& dir) {
+  if (kind == Kind::kLevelDb) {
+    absl::StatusOr<std::unique_ptr<LevelDbStorage>> s = LevelDbStorage::Open(dir);
+    if (!s.ok()) return s.status();
+    return std::unique_ptr<Storage>(std::move(*s));
+  }
+  SegmentStorageOptions options;
+  options.segment_bytes = kTestSegmentBytes;
+  absl::StatusOr<std::unique_ptr<SegmentStorage>> s = SegmentStorage::Open(dir, options);
+  if (!s.ok()) return s.status();
+  return std::unique_ptr<Storage>(std::move(*s));
+}
+
+class DurableStorageTest : public ::testing::TestWithParam<Kind> {
+ protected:
+  absl::StatusOr<std::unique_ptr<Storage>> Open() { return OpenStorage(GetParam(), dir_.path()); }
+  const std::string& path() const { return dir_.path(); }
+
+ private:
+  TempDir dir_;
+};
+
+INSTANTIATE_TEST_SUITE_P(All, DurableStorageTest,
+                         ::testing::Values(Kind::kLevelDb, Kind::kSegment),
+                         [](const ::testing::TestParamInfo<Kind>& info) {
+                           return info.param == Kind::kLevelDb ? "LevelDb" : "Segment";
+                         });
 
 // The behaviour every Storage must have.
 void RoundTrip(Storage& s) {
@@ -158,17 +197,50 @@ TEST(MemoryStorage, FailedWriteIsSticky) {
   EXPECT_FALSE(Compact(s, MakeSnapshot(1, 1, "")).ok());
 }
 
-TEST(LevelDbStorage, RoundTrip) {
-  TempDir dir;
-  absl::StatusOr<std::unique_ptr<LevelDbStorage>> s = LevelDbStorage::Open(dir.path());
+TEST_P(DurableStorageTest, RoundTrip) {
+  absl::StatusOr<std::unique_ptr<Storage>> s = Open();
   ASSERT_TRUE(s.ok()) << s.status();
   RoundTrip(**s);
 }
 
-TEST(LevelDbStorage, ReloadsAfterReopen) {
-  TempDir dir;
+// The round trip again, reopening the storage after each step, so that every state is read back
+// from disk.
+TEST_P(DurableStorageTest, RoundTripAcrossReopens) {
+  std::vector<uint64_t> expected;
+  for (uint64_t round = 1; round <= 6; ++round) {
+    absl::StatusOr<std::unique_ptr<Storage>> s = Open();
+    ASSERT_TRUE(s.ok()) << s.status();
+    absl::StatusOr<PersistentState> st = (*s)->Load();
+    ASSERT_TRUE(st.ok()) << st.status();
+    EXPECT_EQ(Indexes(*st), expected) << "round " << round;
+    const uint64_t next = expected.empty() ? 1 : expected.back() + 1;
+    // Each round appends three and replaces the last one it wrote.
+    ASSERT_TRUE((*s)->Save(MakeHardState(round, 1, next), std::nullopt,
+                           {MakeEntry(next, round), MakeEntry(next + 1, round),
+                            MakeEntry(next + 2, round)},
+                           true)
+                    .ok());
+    ASSERT_TRUE((*s)->Save(std::nullopt, std::nullopt, {MakeEntry(next + 2, round + 1)}, true).ok());
+    for (uint64_t i = next; i <= next + 2; ++i) expected.push_back(i);
+    if (round == 4) {
+      ASSERT_TRUE(Compact(**s, MakeSnapshot(5, 2, "state@5")).ok());
+      expected.erase(expected.begin(), expected.begin() + 5);
+    }
+  }
+  absl::StatusOr<std::unique_ptr<Storage>> s = Open();
+  ASSERT_TRUE(s.ok());
+  absl::StatusOr<PersistentState> st = (*s)->Load();
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(Indexes(*st), expected);
+  EXPECT_EQ(st->entries.back().term(), 7u);
+  EXPECT_EQ(st->hard_state.term(), 6u);
+  EXPECT_EQ(st->snapshot.index(), 5u);
+  EXPECT_EQ(SnapshotData(**s), "state@5");
+}
+
+TEST_P(DurableStorageTest, ReloadsAfterReopen) {
   {
-    auto s = LevelDbStorage::Open(dir.path());
+    auto s = Open();
     ASSERT_TRUE(s.ok());
     std::vector<Entry> entries;
     for (uint64_t i = 1; i <= 300; ++i) entries.push_back(MakeEntry(i, 1 + i / 100));
@@ -176,7 +248,7 @@ TEST(LevelDbStorage, ReloadsAfterReopen) {
     ASSERT_TRUE(Compact(**s, MakeSnapshot(200, 3, std::string(100000, 'z'))).ok());
     ASSERT_TRUE((*s)->Save(std::nullopt, std::nullopt, {MakeEntry(290, 5)}, true).ok());
   }
-  auto s = LevelDbStorage::Open(dir.path());
+  auto s = Open();
   ASSERT_TRUE(s.ok());
   absl::StatusOr<PersistentState> st = (*s)->Load();
   ASSERT_TRUE(st.ok()) << st.status();
@@ -197,9 +269,8 @@ TEST(LevelDbStorage, ReloadsAfterReopen) {
   EXPECT_EQ(st->entries.back().index(), 300u);
 }
 
-TEST(LevelDbStorage, RejectsEntriesWithAGap) {
-  TempDir dir;
-  auto s = LevelDbStorage::Open(dir.path());
+TEST_P(DurableStorageTest, RejectsEntriesWithAGap) {
+  auto s = Open();
   ASSERT_TRUE(s.ok());
   ASSERT_TRUE((*s)->Save(std::nullopt, std::nullopt, {MakeEntry(1, 1)}, true).ok());
   EXPECT_EQ((*s)->Save(std::nullopt, std::nullopt, {MakeEntry(3, 1)}, true).code(),
@@ -207,7 +278,7 @@ TEST(LevelDbStorage, RejectsEntriesWithAGap) {
 }
 
 // The names of the snapshot data files in a storage directory.
-std::vector<std::string> SnapshotFiles(const std::string& dir) {
+std::vector<std::string> SnapshotFileNames(const std::string& dir) {
   std::vector<std::string> out;
   for (const auto& e : std::filesystem::directory_iterator(dir)) {
     const std::string name = e.path().filename().string();
@@ -218,30 +289,29 @@ std::vector<std::string> SnapshotFiles(const std::string& dir) {
 }
 
 // A snapshot's data is a file of its own: the newest one only, checked when read back.
-TEST(LevelDbStorage, SnapshotDataLivesInOneFile) {
-  TempDir dir;
+TEST_P(DurableStorageTest, SnapshotDataLivesInOneFile) {
   {
-    auto s = LevelDbStorage::Open(dir.path());
+    auto s = Open();
     ASSERT_TRUE(s.ok());
     ASSERT_TRUE((*s)->Save(std::nullopt, std::nullopt, {MakeEntry(1, 1), MakeEntry(2, 1)}, true).ok());
     ASSERT_TRUE(Compact(**s, MakeSnapshot(1, 1, "state@1")).ok());
     ASSERT_TRUE(Compact(**s, MakeSnapshot(2, 1, "state@2")).ok());
-    EXPECT_EQ(SnapshotFiles(dir.path()),
+    EXPECT_EQ(SnapshotFileNames(path()),
               (std::vector<std::string>{"snapshot-00000000000000000002.data"}));
     // From the leader: replaces the local one.
     ASSERT_TRUE((*s)->Save(MakeHardState(2, 0, 7), MakeSnapshot(7, 2, "state@7"), {}, true).ok());
-    EXPECT_EQ(SnapshotFiles(dir.path()),
+    EXPECT_EQ(SnapshotFileNames(path()),
               (std::vector<std::string>{"snapshot-00000000000000000007.data"}));
   }
   // A crash between writing a new file and naming it leaves one that nobody names: dropped.
   {
-    std::ofstream stray(dir.path() + "/snapshot-00000000000000000009.data");
+    std::ofstream stray(path() + "/snapshot-00000000000000000009.data");
     stray << "unnamed";
   }
   {
-    auto s = LevelDbStorage::Open(dir.path());
+    auto s = Open();
     ASSERT_TRUE(s.ok());
-    EXPECT_EQ(SnapshotFiles(dir.path()),
+    EXPECT_EQ(SnapshotFileNames(path()),
               (std::vector<std::string>{"snapshot-00000000000000000007.data"}));
     absl::StatusOr<PersistentState> st = (*s)->Load();
     ASSERT_TRUE(st.ok()) << st.status();
@@ -251,12 +321,12 @@ TEST(LevelDbStorage, SnapshotDataLivesInOneFile) {
   }
   // Damaged data is DataLoss, not a silently different state.
   {
-    std::fstream f(dir.path() + "/snapshot-00000000000000000007.data",
+    std::fstream f(path() + "/snapshot-00000000000000000007.data",
                    std::ios::in | std::ios::out | std::ios::binary);
     f.seekp(3);
     f.put('X');
   }
-  auto s = LevelDbStorage::Open(dir.path());
+  auto s = Open();
   ASSERT_TRUE(s.ok());
   EXPECT_EQ((*s)->Load().status().code(), absl::StatusCode::kDataLoss);
 }
@@ -281,21 +351,20 @@ TEST(LevelDbStorage, ReadsSnapshotDataStoredInTheDatabase) {
   EXPECT_EQ(st->snapshot.index(), 4u);
   EXPECT_EQ(SnapshotData(**s), "state@4");
   // Moved to a file of its own at open.
-  EXPECT_EQ(SnapshotFiles(dir.path()),
+  EXPECT_EQ(SnapshotFileNames(dir.path()),
             (std::vector<std::string>{"snapshot-00000000000000000004.data"}));
   ASSERT_TRUE(Compact(**s, MakeSnapshot(5, 2, "state@5")).ok());
   EXPECT_EQ(SnapshotData(**s), "state@5");
-  EXPECT_EQ(SnapshotFiles(dir.path()),
+  EXPECT_EQ(SnapshotFileNames(dir.path()),
             (std::vector<std::string>{"snapshot-00000000000000000005.data"}));
 }
 
 // A local snapshot is streamed into a temporary file (size and CRC32C computed on the way, no
 // copy of the whole in memory needed), named only by Compact, and read back in pieces.
-TEST(LevelDbStorage, SnapshotIsStreamedIntoAFileWithItsChecksum) {
-  TempDir dir;
+TEST_P(DurableStorageTest, SnapshotIsStreamedIntoAFileWithItsChecksum) {
   std::string expected;
   {
-    auto s = LevelDbStorage::Open(dir.path());
+    auto s = Open();
     ASSERT_TRUE(s.ok());
     ASSERT_TRUE((*s)->Save(std::nullopt, std::nullopt, {MakeEntry(1, 1), MakeEntry(2, 1)}, true).ok());
     absl::StatusOr<std::unique_ptr<SnapshotWriter>> writer = (*s)->NewSnapshotWriter(2);
@@ -314,19 +383,19 @@ TEST(LevelDbStorage, SnapshotIsStreamedIntoAFileWithItsChecksum) {
     EXPECT_EQ((*writer)->size(), expected.size());
     EXPECT_EQ((*writer)->crc32c(), Crc32c(expected));
     // Written, not yet named: only a temporary file.
-    std::vector<std::string> files = SnapshotFiles(dir.path());
+    std::vector<std::string> files = SnapshotFileNames(path());
     ASSERT_EQ(files.size(), 1u);
     EXPECT_NE(files[0].find(".tmp"), std::string::npos) << files[0];
     ASSERT_TRUE((*s)->Compact(MakeSnapshot(2, 1, "").metadata(), **writer).ok());
-    EXPECT_EQ(SnapshotFiles(dir.path()),
+    EXPECT_EQ(SnapshotFileNames(path()),
               (std::vector<std::string>{"snapshot-00000000000000000002.data"}));
     absl::StatusOr<std::string> on_disk =
-        ReadFile(dir.path() + "/snapshot-00000000000000000002.data");
+        ReadFile(path() + "/snapshot-00000000000000000002.data");
     ASSERT_TRUE(on_disk.ok());
     EXPECT_EQ(Crc32c(*on_disk), Crc32c(expected));
     EXPECT_TRUE(*on_disk == expected);
   }
-  auto s = LevelDbStorage::Open(dir.path());
+  auto s = Open();
   ASSERT_TRUE(s.ok());
   absl::StatusOr<PersistentState> st = (*s)->Load();  // checks size and CRC32C
   ASSERT_TRUE(st.ok()) << st.status();
@@ -338,47 +407,45 @@ TEST(LevelDbStorage, SnapshotIsStreamedIntoAFileWithItsChecksum) {
 // Snapshot data that was never adopted does not stay on disk: a writer dropped before Compact
 // removes its file, a snapshot named meanwhile leaves a writer's file alone, and a crash's
 // leftovers go at open.
-TEST(LevelDbStorage, UnadoptedSnapshotFilesAreRemoved) {
-  TempDir dir;
+TEST_P(DurableStorageTest, UnadoptedSnapshotFilesAreRemoved) {
   {
-    auto s = LevelDbStorage::Open(dir.path());
+    auto s = Open();
     ASSERT_TRUE(s.ok());
     {
       absl::StatusOr<std::unique_ptr<SnapshotWriter>> dropped = (*s)->NewSnapshotWriter(1);
       ASSERT_TRUE(dropped.ok());
       ASSERT_TRUE((*dropped)->Append("partial").ok());
-      EXPECT_EQ(SnapshotFiles(dir.path()).size(), 1u);
+      EXPECT_EQ(SnapshotFileNames(path()).size(), 1u);
     }
-    EXPECT_TRUE(SnapshotFiles(dir.path()).empty());
+    EXPECT_TRUE(SnapshotFileNames(path()).empty());
     ASSERT_TRUE((*s)->Save(std::nullopt, std::nullopt, {MakeEntry(1, 1), MakeEntry(2, 1)}, true).ok());
     absl::StatusOr<std::unique_ptr<SnapshotWriter>> building = (*s)->NewSnapshotWriter(2);
     ASSERT_TRUE(building.ok());
     ASSERT_TRUE((*building)->Append("state@2").ok());
     // A snapshot from the leader is named while ours is being written.
     ASSERT_TRUE((*s)->Save(MakeHardState(2, 0, 7), MakeSnapshot(7, 2, "state@7"), {}, true).ok());
-    EXPECT_EQ(SnapshotFiles(dir.path()).size(), 2u);
+    EXPECT_EQ(SnapshotFileNames(path()).size(), 2u);
     ASSERT_TRUE((*building)->Finish().ok());
     // Too old now: discarded, and its file with it.
     ASSERT_TRUE((*s)->Compact(MakeSnapshot(2, 1, "").metadata(), **building).ok());
     building->reset();
-    EXPECT_EQ(SnapshotFiles(dir.path()),
+    EXPECT_EQ(SnapshotFileNames(path()),
               (std::vector<std::string>{"snapshot-00000000000000000007.data"}));
     // A crash while writing leaves a temporary file behind.
     absl::StatusOr<std::unique_ptr<SnapshotWriter>> crashed = (*s)->NewSnapshotWriter(9);
     ASSERT_TRUE(crashed.ok());
-    ASSERT_TRUE(std::filesystem::copy_file(dir.path() + "/snapshot-00000000000000000007.data",
-                                           dir.path() + "/snapshot-00000000000000000009.data.tmp-5"));
+    ASSERT_TRUE(std::filesystem::copy_file(path() + "/snapshot-00000000000000000007.data",
+                                           path() + "/snapshot-00000000000000000009.data.tmp-5"));
   }
-  auto s = LevelDbStorage::Open(dir.path());
+  auto s = Open();
   ASSERT_TRUE(s.ok());
-  EXPECT_EQ(SnapshotFiles(dir.path()),
+  EXPECT_EQ(SnapshotFileNames(path()),
             (std::vector<std::string>{"snapshot-00000000000000000007.data"}));
   EXPECT_EQ(SnapshotData(**s), "state@7");
 }
 
-// A RaftNode restarted on LevelDB storage picks up where it was.
-TEST(LevelDbStorage, NodeRestartsFromDisk) {
-  TempDir dir;
+// A RaftNode restarted on durable storage picks up where it was.
+TEST_P(DurableStorageTest, NodeRestartsFromDisk) {
   RaftOptions o;
   o.id = 1;
   Member m;
@@ -394,7 +461,7 @@ TEST(LevelDbStorage, NodeRestartsFromDisk) {
     }
   };
   {
-    auto s = LevelDbStorage::Open(dir.path());
+    auto s = Open();
     ASSERT_TRUE(s.ok());
     RaftNode node(o, *(*s)->Load());
     drain(node, **s);
@@ -408,7 +475,7 @@ TEST(LevelDbStorage, NodeRestartsFromDisk) {
     EXPECT_EQ(applied, 12u);  // conf + no-op + 10 commands
     ASSERT_TRUE(testing::CompactWithData(node, **s, 5, "state@5").ok());
   }
-  auto s = LevelDbStorage::Open(dir.path());
+  auto s = Open();
   ASSERT_TRUE(s.ok());
   absl::StatusOr<PersistentState> st = (*s)->Load();
   ASSERT_TRUE(st.ok());
@@ -423,6 +490,338 @@ TEST(LevelDbStorage, NodeRestartsFromDisk) {
   EXPECT_EQ(node.snapshot_bytes(), 7u);
   EXPECT_EQ(SnapshotData(**s), "state@5");
   EXPECT_EQ(node.configuration().members_size(), 1);
+}
+
+// ---- SegmentStorage only ----
+
+std::unique_ptr<SegmentStorage> OpenSegments(const std::string& dir,
+                                             uint64_t segment_bytes = kTestSegmentBytes) {
+  SegmentStorageOptions options;
+  options.segment_bytes = segment_bytes;
+  absl::StatusOr<std::unique_ptr<SegmentStorage>> s = SegmentStorage::Open(dir, options);
+  EXPECT_TRUE(s.ok()) << s.status();
+  return s.ok() ? std::move(*s) : nullptr;
+}
+
+// The segment files of a directory, oldest first.
+std::vector<std::string> SegmentFileNames(const std::string& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind("segment-", 0) == 0) out.push_back(name);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::string SegmentName(uint64_t seq) {
+  std::string digits = std::to_string(seq);
+  return "segment-" + std::string(20 - digits.size(), '0') + digits;
+}
+
+// Entries [1, last] of 300 bytes each (about 25 to a test segment), one Save each.
+void SaveEntries(Storage& s, uint64_t last, bool sync = true) {
+  for (uint64_t i = 1; i <= last; ++i) {
+    ASSERT_TRUE(s.Save(std::nullopt, std::nullopt, {MakeEntry(i, 1, std::string(300, 'x'))}, sync).ok());
+  }
+}
+
+// Where the records of a segment file end: after its last byte that is not zero.
+uint64_t RecordsEnd(const std::string& path) {
+  absl::StatusOr<std::string> file = ReadFile(path);
+  EXPECT_TRUE(file.ok());
+  size_t end = file->size();
+  while (end > 0 && (*file)[end - 1] == 0) --end;
+  return end;
+}
+
+void Overwrite(const std::string& path, uint64_t offset, const std::string& bytes) {
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekp(static_cast<std::streamoff>(offset));
+  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+// Segments are preallocated (written with zeros) to their full size, the next one ahead of need,
+// so that appending does not change a file's size.
+TEST(SegmentStorage, SegmentsArePreallocated) {
+  TempDir dir;
+  auto s = OpenSegments(dir.path(), 1 << 20);
+  ASSERT_NE(s, nullptr);
+  const std::string active = dir.path() + "/" + SegmentName(1);
+  EXPECT_EQ(std::filesystem::file_size(active), 1u << 20);
+  ASSERT_TRUE(s->Save(MakeHardState(1, 1, 0), std::nullopt, {MakeEntry(1, 1)}, true).ok());
+  EXPECT_EQ(std::filesystem::file_size(active), 1u << 20);
+  // The next one appears under its name only once it is whole.
+  const std::string next = dir.path() + "/" + SegmentName(2);
+  for (int i = 0; i < 500 && !std::filesystem::exists(next); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  s.reset();
+  EXPECT_EQ(SegmentFileNames(dir.path()),
+            (std::vector<std::string>{SegmentName(1), SegmentName(2)}));
+  EXPECT_EQ(std::filesystem::file_size(next), 1u << 20);
+  // Reopened, the log reads back and goes on in a new segment (the unused one was replaced).
+  s = OpenSegments(dir.path(), 1 << 20);
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(Indexes(*s->Load()), (std::vector<uint64_t>{1}));
+  ASSERT_TRUE(s->Save(std::nullopt, std::nullopt, {MakeEntry(2, 1)}, true).ok());
+  EXPECT_EQ(std::filesystem::file_size(dir.path() + "/" + SegmentName(2)), 1u << 20);
+  s.reset();  // one storage per directory at a time
+  s = OpenSegments(dir.path(), 1 << 20);
+  EXPECT_EQ(Indexes(*s->Load()), (std::vector<uint64_t>{1, 2}));
+}
+
+// Many records across many small segments, one larger than a whole segment among them.
+TEST(SegmentStorage, CrossesSegmentBoundaries) {
+  TempDir dir;
+  std::vector<uint64_t> expected;
+  {
+    auto s = OpenSegments(dir.path());
+    ASSERT_NE(s, nullptr);
+    for (uint64_t i = 1; i <= 200; ++i) {
+      const std::string data(i == 77 ? 3 * kTestSegmentBytes : 100 + i, static_cast<char>('a' + i % 26));
+      ASSERT_TRUE(s->Save(MakeHardState(1, 1, i - 1), std::nullopt, {MakeEntry(i, 1, data)},
+                          /*sync=*/i % 3 == 0)
+                      .ok());
+      expected.push_back(i);
+    }
+    EXPECT_EQ(Indexes(*s->Load()), expected);
+  }
+  EXPECT_GT(SegmentFileNames(dir.path()).size(), 5u);
+  auto s = OpenSegments(dir.path());
+  ASSERT_NE(s, nullptr);
+  absl::StatusOr<PersistentState> st = s->Load();
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(Indexes(*st), expected);
+  EXPECT_EQ(st->entries[76].data().size(), 3 * kTestSegmentBytes);
+  EXPECT_EQ(st->entries[199].data(), std::string(300, 'a' + 200 % 26));
+  EXPECT_EQ(st->hard_state.commit(), 199u);
+}
+
+// Entries that replace a stored suffix win after a restart, also when the old ones are in an
+// earlier segment.
+TEST(SegmentStorage, SuffixOverwriteSurvivesRestart) {
+  TempDir dir;
+  {
+    auto s = OpenSegments(dir.path());
+    ASSERT_NE(s, nullptr);
+    SaveEntries(*s, 60);
+    ASSERT_GT(SegmentFileNames(dir.path()).size(), 2u);
+    ASSERT_TRUE(s->Save(MakeHardState(2, 2, 5), std::nullopt, {MakeEntry(10, 2), MakeEntry(11, 2)}, true).ok());
+    // And once more within the same segment.
+    ASSERT_TRUE(s->Save(std::nullopt, std::nullopt, {MakeEntry(11, 3)}, true).ok());
+  }
+  auto s = OpenSegments(dir.path());
+  ASSERT_NE(s, nullptr);
+  absl::StatusOr<PersistentState> st = s->Load();
+  ASSERT_TRUE(st.ok()) << st.status();
+  std::vector<uint64_t> expected;
+  for (uint64_t i = 1; i <= 11; ++i) expected.push_back(i);
+  EXPECT_EQ(Indexes(*st), expected);
+  EXPECT_EQ(st->entries[8].term(), 1u);
+  EXPECT_EQ(st->entries[9].term(), 2u);
+  EXPECT_EQ(st->entries[10].term(), 3u);
+  EXPECT_EQ(st->hard_state.term(), 2u);
+  // Appending continues after the replaced suffix.
+  ASSERT_TRUE(s->Save(std::nullopt, std::nullopt, {MakeEntry(12, 3)}, true).ok());
+  s.reset();
+  s = OpenSegments(dir.path());
+  EXPECT_EQ(s->Load()->entries.back().index(), 12u);
+}
+
+// A torn write at a crash: the log ends at the first record that does not check, later writes
+// go where it was, and the restart after that sees them (and no stale bytes).
+TEST(SegmentStorage, TornTailIsTheEndOfTheLog) {
+  for (int variant = 0; variant < 3; ++variant) {
+    SCOPED_TRACE(variant);
+    TempDir dir;
+    const std::string active = dir.path() + "/" + SegmentName(1);
+    uint64_t end_before_last = 0, end = 0;
+    {
+      auto s = OpenSegments(dir.path(), 1 << 20);
+      ASSERT_NE(s, nullptr);
+      for (uint64_t i = 1; i <= 5; ++i) {
+        end_before_last = RecordsEnd(active);
+        ASSERT_TRUE(s->Save(MakeHardState(1, 1, i), std::nullopt, {MakeEntry(i, 1)}, true).ok());
+      }
+      end = RecordsEnd(active);
+    }
+    if (variant == 0) {
+      Overwrite(active, end - 3, "\x7f");  // a byte of the last record flipped
+    } else if (variant == 1) {
+      std::filesystem::resize_file(active, end - 5);  // cut inside the last record
+    } else {
+      Overwrite(active, end_before_last + 4, "\x01\x02");  // the last record's CRC garbled
+      Overwrite(active, end + 100, "garbage after the end");
+    }
+    {
+      auto s = OpenSegments(dir.path(), 1 << 20);
+      ASSERT_NE(s, nullptr);
+      absl::StatusOr<PersistentState> st = s->Load();
+      ASSERT_TRUE(st.ok()) << st.status();
+      EXPECT_EQ(Indexes(*st), (std::vector<uint64_t>{1, 2, 3, 4}));
+      EXPECT_EQ(st->hard_state.commit(), 4u);
+      // Past the end of the log there are only zeros now.
+      EXPECT_EQ(RecordsEnd(active), end_before_last);
+      ASSERT_TRUE(s->Save(std::nullopt, std::nullopt, {MakeEntry(5, 2, "short")}, true).ok());
+    }
+    auto s = OpenSegments(dir.path(), 1 << 20);
+    ASSERT_NE(s, nullptr);
+    absl::StatusOr<PersistentState> st = s->Load();
+    ASSERT_TRUE(st.ok()) << st.status();
+    EXPECT_EQ(Indexes(*st), (std::vector<uint64_t>{1, 2, 3, 4, 5}));
+    EXPECT_EQ(st->entries.back().term(), 2u);
+  }
+}
+
+// A record that does not check in a segment before the last one was synced (a segment is synced
+// before the next one is written): damage, not a torn write.
+TEST(SegmentStorage, BadRecordBeforeTheLastSegmentIsDataLoss) {
+  TempDir dir;
+  {
+    auto s = OpenSegments(dir.path());
+    ASSERT_NE(s, nullptr);
+    SaveEntries(*s, 60, /*sync=*/false);
+  }
+  const std::string first = dir.path() + "/" + SegmentName(1);
+  Overwrite(first, RecordsEnd(first) - 10, "\x55");
+  SegmentStorageOptions options;
+  options.segment_bytes = kTestSegmentBytes;
+  EXPECT_EQ(SegmentStorage::Open(dir.path(), options).status().code(),
+            absl::StatusCode::kDataLoss);
+}
+
+// Compaction deletes the oldest segments once the snapshot covers every entry in them; the rest
+// (and the hard state, which a later segment's checkpoint carries) reloads.
+TEST(SegmentStorage, CompactionDropsCoveredSegments) {
+  TempDir dir;
+  {
+    auto s = OpenSegments(dir.path());
+    ASSERT_NE(s, nullptr);
+    ASSERT_TRUE(s->Save(MakeHardState(7, 3, 0), std::nullopt, {}, true).ok());
+    SaveEntries(*s, 150);
+    const std::vector<std::string> before = SegmentFileNames(dir.path());
+    ASSERT_GT(before.size(), 5u);
+    ASSERT_TRUE(Compact(*s, MakeSnapshot(60, 1, "state@60")).ok());
+    const std::vector<std::string> after = SegmentFileNames(dir.path());
+    EXPECT_LE(after.size(), before.size() - 2);
+    EXPECT_NE(after.front(), SegmentName(1));
+    // Not more than that: every entry after 60 is still on disk.
+    absl::StatusOr<PersistentState> st = s->Load();
+    ASSERT_TRUE(st.ok()) << st.status();
+    EXPECT_EQ(st->entries.front().index(), 61u);
+    // Everything, once the snapshot passes the last entry, but the active segment.
+    ASSERT_TRUE(Compact(*s, MakeSnapshot(150, 1, "state@150")).ok());
+    ASSERT_TRUE(s->Save(std::nullopt, std::nullopt, {MakeEntry(151, 1)}, true).ok());
+  }
+  const std::vector<std::string> left = SegmentFileNames(dir.path());
+  EXPECT_LE(left.size(), 2u);  // the active one, and the next one prepared
+  auto s = OpenSegments(dir.path());
+  ASSERT_NE(s, nullptr);
+  absl::StatusOr<PersistentState> st = s->Load();
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(st->snapshot.index(), 150u);
+  EXPECT_EQ(SnapshotData(*s), "state@150");
+  EXPECT_EQ(Indexes(*st), (std::vector<uint64_t>{151}));
+  EXPECT_EQ(st->hard_state.term(), 7u);
+  EXPECT_EQ(st->hard_state.vote(), 3u);
+}
+
+// A snapshot from the leader replaces the log: every older segment goes at once.
+TEST(SegmentStorage, SnapshotFromTheLeaderDropsOlderSegments) {
+  TempDir dir;
+  auto s = OpenSegments(dir.path());
+  ASSERT_NE(s, nullptr);
+  SaveEntries(*s, 100);
+  ASSERT_TRUE(s->Save(MakeHardState(3, 0, 50), MakeSnapshot(50, 2, "state@50"), {MakeEntry(51, 2)}, true).ok());
+  s.reset();
+  EXPECT_LE(SegmentFileNames(dir.path()).size(), 2u);
+  s = OpenSegments(dir.path());
+  absl::StatusOr<PersistentState> st = s->Load();
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(st->snapshot.index(), 50u);
+  EXPECT_EQ(Indexes(*st), (std::vector<uint64_t>{51}));
+  EXPECT_EQ(st->entries[0].term(), 2u);
+}
+
+// A master whose raft directory holds the old LevelDB log starts on segments with the same state,
+// once; the LevelDB files are gone after, the snapshot file stays.
+TEST(SegmentStorage, MigratesALevelDbLog) {
+  TempDir dir;
+  {
+    auto s = LevelDbStorage::Open(dir.path());
+    ASSERT_TRUE(s.ok());
+    std::vector<Entry> entries;
+    for (uint64_t i = 1; i <= 30; ++i) entries.push_back(MakeEntry(i, 1 + i / 10));
+    ASSERT_TRUE((*s)->Save(MakeHardState(4, 2, 25), std::nullopt, entries, true).ok());
+    ASSERT_TRUE(Compact(**s, MakeSnapshot(20, 3, "state@20")).ok());
+  }
+  ASSERT_TRUE(std::filesystem::exists(dir.path() + "/CURRENT"));
+  for (int reopen = 0; reopen < 2; ++reopen) {
+    auto s = OpenSegments(dir.path());
+    ASSERT_NE(s, nullptr);
+    EXPECT_FALSE(std::filesystem::exists(dir.path() + "/CURRENT"));
+    for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
+      const std::string name = e.path().filename().string();
+      EXPECT_TRUE(name.rfind("segment-", 0) == 0 || name.rfind("snapshot-", 0) == 0) << name;
+    }
+    absl::StatusOr<PersistentState> st = s->Load();
+    ASSERT_TRUE(st.ok()) << st.status();
+    EXPECT_EQ(st->hard_state.term(), 4u);
+    EXPECT_EQ(st->hard_state.vote(), 2u);
+    EXPECT_EQ(st->hard_state.commit(), 25u);
+    EXPECT_EQ(st->snapshot.index(), 20u);
+    EXPECT_EQ(st->snapshot.term(), 3u);
+    EXPECT_EQ(SnapshotData(*s), "state@20");
+    EXPECT_EQ(Indexes(*st), (std::vector<uint64_t>{21, 22, 23, 24, 25, 26, 27, 28, 29, 30}));
+    EXPECT_EQ(st->entries.back().data(), "e30t4");
+    if (reopen == 0) {
+      ASSERT_TRUE(s->Save(std::nullopt, std::nullopt, {MakeEntry(30, 4)}, true).ok());
+    }
+  }
+}
+
+// A migration that stopped before its segment held the state runs again.
+TEST(SegmentStorage, UnfinishedMigrationRunsAgain) {
+  TempDir dir;
+  {
+    auto s = LevelDbStorage::Open(dir.path());
+    ASSERT_TRUE(s.ok());
+    ASSERT_TRUE((*s)->Save(MakeHardState(2, 1, 1), std::nullopt, {MakeEntry(1, 2)}, true).ok());
+  }
+  // A first segment preallocated, nothing written to it.
+  {
+    std::ofstream f(dir.path() + "/" + SegmentName(1), std::ios::binary);
+    f << std::string(kTestSegmentBytes, '\0');
+  }
+  auto s = OpenSegments(dir.path());
+  ASSERT_NE(s, nullptr);
+  absl::StatusOr<PersistentState> st = s->Load();
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(Indexes(*st), (std::vector<uint64_t>{1}));
+  EXPECT_EQ(st->hard_state.term(), 2u);
+  EXPECT_FALSE(std::filesystem::exists(dir.path() + "/CURRENT"));
+}
+
+// After a failed write the storage refuses every write (its state on disk is unknown); a restart
+// reads what reached the disk.
+TEST(SegmentStorage, FailedWriteIsSticky) {
+  TempDir dir;
+  {
+    auto s = OpenSegments(dir.path());
+    ASSERT_NE(s, nullptr);
+    ASSERT_TRUE(s->Save(MakeHardState(1, 1, 1), std::nullopt, {MakeEntry(1, 1)}, true).ok());
+    s->FailNextWrite();
+    EXPECT_FALSE(s->Save(MakeHardState(1, 1, 2), std::nullopt, {MakeEntry(2, 1)}, true).ok());
+    EXPECT_FALSE(s->Save(MakeHardState(1, 1, 2), std::nullopt, {}, true).ok());
+    EXPECT_FALSE(Compact(*s, MakeSnapshot(1, 1, "state@1")).ok());
+  }
+  auto s = OpenSegments(dir.path());
+  ASSERT_NE(s, nullptr);
+  absl::StatusOr<PersistentState> st = s->Load();
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(Indexes(*st), (std::vector<uint64_t>{1}));
+  EXPECT_EQ(st->hard_state.commit(), 1u);
 }
 
 }  // namespace
