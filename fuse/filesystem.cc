@@ -246,8 +246,8 @@ void FileSystem::RunFeed() {
     absl::MutexLock lock(&feed_mu_);
     feed_context_ = nullptr;
     if (feed_stop_) return;
-    if (heard) backoff = Backoff(kFeedInitialBackoffMs, kFeedMaxBackoffMs, SeedFromEntropy());
     if (heard) {
+      backoff = Backoff(kFeedInitialBackoffMs, kFeedMaxBackoffMs, SeedFromEntropy());
       DFS_LOG(INFO) << "change feed ended (metadata cache emptied): " << status;
     } else {
       DFS_LOG(DEBUG) << "change feed: " << status;

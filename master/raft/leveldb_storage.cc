@@ -183,13 +183,9 @@ absl::Status LevelDbStorage::Save(const std::optional<HardState>& hard_state,
     first = snap_index + 1;
     last = snap_index;
   }
+  DFS_RETURN_IF_ERROR(CheckEntriesFollow(snap_index, last, entries));
   if (!entries.empty()) {
-    const uint64_t from = entries.front().index();
-    if (from <= snap_index || from > last + 1) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("raft log: entries from ", from, " do not follow [", first, ",", last, "]"));
-    }
-    for (uint64_t i = from; i <= last; ++i) batch.Delete(EntryKey(i));
+    for (uint64_t i = entries.front().index(); i <= last; ++i) batch.Delete(EntryKey(i));
     for (const Entry& e : entries) batch.Put(EntryKey(e.index()), e.SerializeAsString());
     last = entries.back().index();
   }

@@ -561,15 +561,8 @@ absl::Status SegmentStorage::Save(const std::optional<HardState>& hard_state,
     snap_index = snapshot->metadata().index();
     last = snap_index;
   }
-  if (!entries.empty()) {
-    const uint64_t from = entries.front().index();
-    if (from <= snap_index || from > last + 1) {
-      return absl::InvalidArgumentError(absl::StrCat("raft log: entries from ", from,
-                                                     " do not follow [", snap_index + 1, ",",
-                                                     last, "]"));
-    }
-    last = entries.back().index();
-  }
+  DFS_RETURN_IF_ERROR(CheckEntriesFollow(snap_index, last, entries));
+  if (!entries.empty()) last = entries.back().index();
   std::optional<SnapshotRecord> snap_record;
   if (snapshot.has_value()) {
     // The data file first, named before the record that names it.

@@ -14,6 +14,16 @@ absl::Status SnapshotWriter::Append(absl::string_view data) {
   return absl::OkStatus();
 }
 
+absl::Status CheckEntriesFollow(uint64_t snapshot_index, uint64_t last_index,
+                                const std::vector<Entry>& entries) {
+  if (entries.empty()) return absl::OkStatus();
+  const uint64_t from = entries.front().index();
+  if (from > snapshot_index && from <= last_index + 1) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat("raft log: entries from ", from,
+                                                 " do not follow [", snapshot_index + 1, ",",
+                                                 last_index, "]"));
+}
+
 absl::Status FillSnapshotChunk(Storage& storage, Message& message) {
   if (message.type() != MSG_SNAP) return absl::OkStatus();
   SnapshotChunk* chunk = message.mutable_snapshot();

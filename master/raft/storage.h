@@ -93,6 +93,12 @@ class Storage {
 // longer the stored one (drop the message: the leader streams the new one after a resend).
 absl::Status FillSnapshotChunk(Storage& storage, Message& message);
 
+// What Save accepts as `entries` for a log holding a snapshot at `snapshot_index` and entries up
+// to `last_index` (after a Ready's snapshot, if any): none, or a run starting inside
+// [snapshot_index + 1, last_index + 1]. InvalidArgument otherwise.
+absl::Status CheckEntriesFollow(uint64_t snapshot_index, uint64_t last_index,
+                                const std::vector<Entry>& entries);
+
 // In-memory storage. Unsynced writes are kept apart until the next synced write; Crash() drops
 // them, as power loss drops what was written but not fsynced.
 class MemoryStorage : public Storage {
