@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <utility>
@@ -18,6 +19,21 @@
 #include "common/rpc_security.h"
 
 namespace dfs {
+namespace {
+
+// gRPC completes a connection attempt only while some thread polls. A process without a server
+// (dfs-fuse, the CLI) may have none: a channel in TRANSIENT_FAILURE fails calls at once, so the
+// callers go back to sleeping in their retry backoff and every reconnect times out unnoticed
+// ("tcp handshaker shutdown") until gRPC's backup poller happens to run, every 5 s by default.
+// Polling every 50 ms lets a mount reconnect to a restarted master within its next attempt.
+// Set before main, while the process has one thread, before gRPC reads it; an operator's own
+// setting wins.
+[[maybe_unused]] const bool kBackupPollingSet = [] {
+  setenv("GRPC_CLIENT_CHANNEL_BACKUP_POLL_INTERVAL_MS", "50", /*overwrite=*/0);
+  return true;
+}();
+
+}  // namespace
 
 std::shared_ptr<grpc::Channel> GetChannel(const std::string& address) {
   return GetChannel(address, DefaultRpcSecurity());
@@ -37,10 +53,12 @@ std::shared_ptr<grpc::Channel> GetChannel(const std::string& address,
     args.SetMaxReceiveMessageSize(kMaxMessageBytes);
     args.SetMaxSendMessageSize(kMaxMessageBytes);
     args.SetInt(GRPC_ARG_MAX_METADATA_SIZE, kMaxMetadataBytes);
-    // Fail fast and reconnect quickly when a peer restarts.
+    // Reconnect quickly when a peer restarts. (MIN_RECONNECT_BACKOFF is the shortest time a
+    // connection attempt may take, handshake included: a refused connect fails at once anyway,
+    // and a loaded peer's TLS handshake needs more than 100 ms.)
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 1000);
     channel = grpc::experimental::CreateCustomChannelWithInterceptors(
         address, ChannelCredentialsFor(*security), args, ClientInterceptorsFor(security));
   }
