@@ -13,6 +13,7 @@
 #include "common/logging.h"
 #include "common/random.h"
 #include "common/status.h"
+#include "common/thread_name.h"
 
 namespace dfs::fuse {
 namespace {
@@ -219,7 +220,10 @@ FileSystem::FileSystem(Client* client, KernelCache* kernel, const FileSystemOpti
       prefetch_pool_(options.prefetch_threads),
       dir_attrs_(options.dir_attr_reuse_ms, clock),
       meta_(options.meta_cache, clock) {
-  if (meta_.enabled()) feed_ = std::thread([this] { RunFeed(); });
+  if (meta_.enabled()) feed_ = std::thread([this] {
+    NameThisThread("change-feed");
+    RunFeed();
+  });
 }
 
 FileSystem::~FileSystem() { StopFeed(); }

@@ -7,6 +7,7 @@
 #include "common/grpc_status.h"
 #include "common/logging.h"
 #include "common/status.h"
+#include "common/thread_name.h"
 
 namespace dfs {
 namespace {
@@ -65,7 +66,10 @@ absl::StatusOr<std::unique_ptr<RaftCommandLog>> RaftCommandLog::Open(
       log->addresses_[m.address()] = m.id();
     }
   }
-  log->loop_ = std::thread([l = log.get()] { l->Loop(); });
+  log->loop_ = std::thread([l = log.get()] {
+    NameThisThread("raft-loop");
+    l->Loop();
+  });
   DFS_LOG(INFO) << "raft member " << ro.id << " at " << options.address << ", applied "
                 << sm->applied_index() << (options.join ? ", waiting to be added" : "");
   return log;

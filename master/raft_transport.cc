@@ -3,6 +3,7 @@
 #include "common/clock.h"
 #include "common/logging.h"
 #include "common/rpc.h"
+#include "common/thread_name.h"
 
 namespace dfs {
 namespace {
@@ -24,7 +25,10 @@ void RaftTransport::Send(uint64_t to, const std::string& address, raft::Message 
   auto& peer = peers_[to];
   if (!peer) {
     peer = std::make_unique<Peer>();
-    peer->thread = std::thread([this, to] { PeerLoop(to); });
+    peer->thread = std::thread([this, to] {
+      NameThisThread("raft-send");
+      PeerLoop(to);
+    });
   }
   peer->address = address;
   size_t bytes = message.ByteSizeLong();

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/time/time.h"
+#include "common/thread_name.h"
 
 namespace dfs {
 namespace {
@@ -18,7 +19,10 @@ WatchHub::WatchHub(const WatchHubOptions& options, Confirm confirm)
 
 WatchHub::~WatchHub() { Stop(); }
 
-void WatchHub::Start() { keepalive_ = std::thread([this] { KeepaliveLoop(); }); }
+void WatchHub::Start() { keepalive_ = std::thread([this] {
+    NameThisThread("watch-keepalive");
+    KeepaliveLoop();
+  }); }
 
 void WatchHub::Stop() {
   {

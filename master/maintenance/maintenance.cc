@@ -7,6 +7,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
+#include "common/thread_name.h"
 
 namespace dfs {
 namespace {
@@ -34,8 +35,14 @@ Maintenance::~Maintenance() { Stop(); }
 void Maintenance::Start() {
   if (!ctx_.options().enabled || scan_thread_.joinable()) return;
   copier_.Start();
-  scan_thread_ = std::thread([this] { ScanLoop(); });
-  janitor_thread_ = std::thread([this] { JanitorLoop(); });
+  scan_thread_ = std::thread([this] {
+    NameThisThread("maint-scan");
+    ScanLoop();
+  });
+  janitor_thread_ = std::thread([this] {
+    NameThisThread("maint-janitor");
+    JanitorLoop();
+  });
 }
 
 void Maintenance::Stop() {

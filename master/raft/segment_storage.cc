@@ -19,6 +19,7 @@
 #include "common/keycoding.h"
 #include "common/logging.h"
 #include "common/status.h"
+#include "common/thread_name.h"
 #include "leveldb/db.h"
 #include "master/raft/leveldb_storage.h"
 
@@ -361,7 +362,10 @@ absl::Status SegmentStorage::Init() {
     std::lock_guard<std::mutex> lock(mu_);
     wanted_ = next + 1;
   }
-  helper_ = std::thread([this] { HelperLoop(); });
+  helper_ = std::thread([this] {
+    NameThisThread("raft-prealloc");
+    HelperLoop();
+  });
   return absl::OkStatus();
 }
 
