@@ -359,7 +359,8 @@ void RaftCommandLog::FailPending(const absl::Status& status) {
 void RaftCommandLog::MaybeCompact(bool force) {
   uint64_t applied = sm_->applied_index();
   if (applied <= last_snapshot_index_) return;
-  const bool due = applied - last_snapshot_index_ >= options_.snapshot_every_entries;
+  const bool due = applied - last_snapshot_index_ >= options_.snapshot_every_entries ||
+                   storage_->CompactionWorthwhile(applied);
   if (!force && (snapshot_building_ || !due)) return;
   // The log may drop entries only once the state they produced is durable.
   DFS_CHECK_OK(sm_->store()->Sync());

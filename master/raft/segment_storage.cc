@@ -356,6 +356,8 @@ absl::Status SegmentStorage::Init() {
   const uint64_t next = segments_.empty() ? 1 : segments_.back().seq + 1;
   DFS_ASSIGN_OR_RETURN(int fd, CreateSegment(next));
   DFS_RETURN_IF_ERROR(StartSegment(next, fd, "", /*sync=*/true));
+  // The new segment's checkpoint holds the hard state and snapshot: what the snapshot covers goes.
+  DFS_RETURN_IF_ERROR(DropCoveredSegments());
   files_.DeleteOthers(snapshot_.metadata.index(), /*temporary=*/true);
 
   {
@@ -515,9 +517,18 @@ absl::Status SegmentStorage::WriteActive(const std::string& bytes, bool sync) {
   return absl::OkStatus();
 }
 
-absl::Status SegmentStorage::DropCoveredSegments() {
+size_t SegmentStorage::SegmentsCoveredBy(uint64_t index) const {
   size_t n = 0;
-  while (n + 1 < segments_.size() && segments_[n].live_max <= snapshot_.metadata.index()) ++n;
+  while (n + 1 < segments_.size() && segments_[n].live_max <= index) ++n;
+  return n;
+}
+
+bool SegmentStorage::CompactionWorthwhile(uint64_t index) const {
+  return SegmentsCoveredBy(index) >= kSegmentsWorthCompaction;
+}
+
+absl::Status SegmentStorage::DropCoveredSegments() {
+  const size_t n = SegmentsCoveredBy(snapshot_.metadata.index());
   if (n == 0) return absl::OkStatus();
   // The record that made them redundant must be durable before they go.
   if (unsynced_) {

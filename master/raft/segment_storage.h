@@ -14,7 +14,8 @@
 // holds it in page-sized folios: see CreateSegment), fsync, rename to its name, directory fsync --
 // by a helper thread, one segment ahead of need, so the Raft loop does not wait for it (it does
 // only when it fills a segment before the next one is ready). Each open starts a new segment and
-// deletes unused ones: a segment that was read may be cached in large folios. A record that does not fit
+// deletes unused ones and those the snapshot covers: a segment that was read may be cached in large
+// folios. The segments restarts leave behind are bounded by CompactionWorthwhile. A record that does not fit
 // in what is left of the active segment goes to the next one; a record larger than a whole
 // segment makes its segment grow past `segment_bytes`.
 //
@@ -93,6 +94,11 @@ class SegmentStorage : public Storage {
   absl::Status Compact(const SnapshotMetadata& metadata, SnapshotWriter& data) override;
   absl::StatusOr<std::string> ReadSnapshotData(uint64_t index, uint64_t offset,
                                                uint64_t length) override;
+  // Yes once a snapshot at `index` would delete kSegmentsWorthCompaction whole segments: each
+  // start of the process begins a new segment (see above), so restarts with few entries between
+  // them would otherwise add a segment each until the next snapshot the entry count brings.
+  bool CompactionWorthwhile(uint64_t index) const override;
+  static constexpr size_t kSegmentsWorthCompaction = 2;
 
   // Test hook: the next write of the log fails as a failed write() would.
   void FailNextWrite() { fail_next_write_ = true; }
@@ -126,6 +132,8 @@ class SegmentStorage : public Storage {
   // Appends one record (a Save's) to the active segment, moving to the next one if it is full.
   absl::Status Append(const std::string& record, bool sync);
   absl::Status WriteActive(const std::string& bytes, bool sync);
+  // How many of the oldest segments hold no live entry after `index` (never the active one).
+  size_t SegmentsCoveredBy(uint64_t index) const;
   // Deletes the oldest segments whose live entries the snapshot covers.
   absl::Status DropCoveredSegments();
   void StopHelper();

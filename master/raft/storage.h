@@ -82,6 +82,11 @@ class Storage {
   virtual absl::StatusOr<std::string> ReadSnapshotData(uint64_t index, uint64_t offset,
                                                        uint64_t length) = 0;
 
+  // Whether a snapshot at `index` would let the storage free space it holds only for entries up
+  // to `index`, enough to be worth taking one before the usual count of entries (the driver asks
+  // between Readies). A storage that never holds much beyond its entries says no.
+  virtual bool CompactionWorthwhile(uint64_t /*index*/) const { return false; }
+
   absl::Status SaveReady(const Ready& ready) {
     return Save(ready.hard_state, ready.snapshot, ready.entries, ready.must_sync);
   }

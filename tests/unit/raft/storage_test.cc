@@ -727,6 +727,47 @@ TEST(SegmentStorage, CompactionDropsCoveredSegments) {
   EXPECT_EQ(st->hard_state.vote(), 3u);
 }
 
+// Each open begins a new segment. Restarts do not pile them up: those the snapshot covers go at
+// open, and once restarts left kSegmentsWorthCompaction behind, the storage asks for a snapshot,
+// which deletes them.
+TEST(SegmentStorage, RestartsDoNotPileUpSegments) {
+  TempDir dir;
+  auto s = OpenSegments(dir.path());
+  ASSERT_NE(s, nullptr);
+  SaveEntries(*s, 10);
+  ASSERT_TRUE(Compact(*s, MakeSnapshot(10, 1, "state@10")).ok());
+  // Nothing logged since the snapshot: restarts leave nothing behind.
+  for (int restart = 0; restart < 5; ++restart) {
+    s.reset();
+    s = OpenSegments(dir.path());
+    ASSERT_NE(s, nullptr);
+  }
+  EXPECT_LE(SegmentFileNames(dir.path()).size(), 2u);  // the active one and the next one
+  EXPECT_FALSE(s->CompactionWorthwhile(10));
+  // An entry logged after each start (a new leader's no-op) keeps that start's segment alive.
+  uint64_t last = 10;
+  for (size_t restart = 1; restart <= SegmentStorage::kSegmentsWorthCompaction; ++restart) {
+    EXPECT_FALSE(s->CompactionWorthwhile(last)) << restart;
+    ++last;
+    ASSERT_TRUE(s->Save(std::nullopt, std::nullopt, {MakeEntry(last, 2)}, true).ok());
+    s.reset();
+    s = OpenSegments(dir.path());
+    ASSERT_NE(s, nullptr);
+  }
+  EXPECT_FALSE(s->CompactionWorthwhile(last - 1)) << "a snapshot before the last entry frees less";
+  ASSERT_TRUE(s->CompactionWorthwhile(last));
+  // The restarts' segments and the active one (the next one may be preallocated already)...
+  EXPECT_GE(SegmentFileNames(dir.path()).size(), SegmentStorage::kSegmentsWorthCompaction + 1);
+  ASSERT_TRUE(Compact(*s, MakeSnapshot(last, 2, "state@last")).ok());
+  // ... and then only the active one and the next.
+  EXPECT_LE(SegmentFileNames(dir.path()).size(), 2u);
+  EXPECT_FALSE(s->CompactionWorthwhile(last));
+  absl::StatusOr<PersistentState> st = s->Load();
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(st->snapshot.index(), last);
+  EXPECT_EQ(SnapshotData(*s), "state@last");
+}
+
 // A snapshot from the leader replaces the log: every older segment goes at once.
 TEST(SegmentStorage, SnapshotFromTheLeaderDropsOlderSegments) {
   TempDir dir;
