@@ -55,6 +55,7 @@ absl::StatusOr<std::unique_ptr<RaftCommandLog>> RaftCommandLog::Open(
   DFS_RETURN_IF_ERROR(ro.Validate());
   log->node_ = std::make_unique<raft::RaftNode>(ro, state);
   log->last_snapshot_index_ = snapshot_index;
+  log->persisted_index_ = state.entries.empty() ? snapshot_index : state.entries.back().index();
   {
     std::lock_guard<std::mutex> lock(log->mu_);
     for (const raft::Member& m : ro.initial_members) {
@@ -101,6 +102,8 @@ void RaftCommandLog::Shutdown() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     tasks.swap(tasks_);
+    for (auto& task : proposal_tasks_) tasks.push_back(std::move(task));
+    proposal_tasks_.clear();
   }
   for (auto& task : tasks) task(*node_);
   FailPending(absl::UnavailableError("master is shutting down"));
@@ -170,7 +173,7 @@ absl::StatusOr<CommandResult> RaftCommandLog::ProposeAndWait(
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return absl::UnavailableError("master is shutting down");
-    tasks_.push_back([this, propose, result](raft::RaftNode& node) {
+    proposal_tasks_.push_back([this, propose, result](raft::RaftNode& node) {
       absl::StatusOr<raft::ProposalId> id = propose(node);
       if (!id.ok()) {
         result->set_value(id.status());
@@ -218,20 +221,42 @@ absl::Status RaftCommandLog::ReadBarrier() {
   return future.get();
 }
 
+bool RaftCommandLog::HoldProposals() const {
+  // Within one term a leader's log only grows: the batch commits, or the leadership ends.
+  return node_->role() == raft::Role::kLeader && node_->term() == last_proposed_term_ &&
+         node_->commit_index() < last_proposed_index_;
+}
+
 void RaftCommandLog::Loop() {
   auto next_tick = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.tick_ms);
   for (;;) {
     std::vector<raft::Message> inbox;
     std::deque<std::function<void(raft::RaftNode&)>> tasks;
+    std::deque<std::function<void(raft::RaftNode&)>> proposals;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait_until(lock, next_tick, [&] { return stopping_ || !inbox_.empty() || !tasks_.empty(); });
+      cv_.wait_until(lock, next_tick, [&] {
+        return stopping_ || !inbox_.empty() || !tasks_.empty() ||
+               (!proposal_tasks_.empty() && !HoldProposals());
+      });
       if (stopping_) return;
       inbox.swap(inbox_);
       tasks.swap(tasks_);
     }
     for (const raft::Message& m : inbox) node_->Step(m);
     for (auto& task : tasks) task(*node_);
+    // Taken after the inbox: the acks just stepped may have committed the last batch.
+    if (!HoldProposals()) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        proposals.swap(proposal_tasks_);
+      }
+      for (auto& propose : proposals) propose(*node_);
+      if (!proposals.empty()) {
+        last_proposed_index_ = node_->last_index();
+        last_proposed_term_ = node_->term();
+      }
+    }
     auto now = std::chrono::steady_clock::now();
     if (now >= next_tick) {
       node_->Tick();
@@ -266,8 +291,21 @@ void RaftCommandLog::HandleReady(raft::Ready ready) {
   }
   // 0. A leader's appends go out first: the followers' fsyncs overlap ours.
   SendMessages(ready, /*before_persist=*/true);
+  // A leader applies (and answers) what is committed before its fsync of the entries proposed
+  // since, which its clients need not wait for. Those entries came in earlier Readies, so this
+  // node holds them durably. A follower persists and acks first: the leader waits for its ack.
+  size_t applied_early = 0;
+  if (node_->role() == raft::Role::kLeader && !ready.snapshot) {
+    for (const raft::Entry& entry : ready.committed_entries) {
+      if (entry.index() > persisted_index_) break;
+      ApplyEntry(entry);
+      ++applied_early;
+    }
+  }
   // 1. Persist (one synced batch: the group commit), fail-stop on error.
   DFS_CHECK_OK(storage_->SaveReady(ready));
+  if (ready.snapshot) persisted_index_ = ready.snapshot->metadata().index();
+  if (!ready.entries.empty()) persisted_index_ = ready.entries.back().index();
   // 2. Send the rest (votes and acks vouch for what is now durable).
   SendMessages(ready, /*before_persist=*/false);
   // 3. Apply.
@@ -281,7 +319,9 @@ void RaftCommandLog::HandleReady(raft::Ready ready) {
     }
     DFS_LOG(INFO) << "installed snapshot at index " << index;
   }
-  for (const raft::Entry& entry : ready.committed_entries) ApplyEntry(entry);
+  for (size_t i = applied_early; i < ready.committed_entries.size(); ++i) {
+    ApplyEntry(ready.committed_entries[i]);
+  }
   for (const raft::ReadState& rs : ready.read_states) {
     auto it = reads_.find(rs.context);
     if (it != reads_.end()) it->second->index = rs.index;
