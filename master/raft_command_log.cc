@@ -55,7 +55,6 @@ absl::StatusOr<std::unique_ptr<RaftCommandLog>> RaftCommandLog::Open(
   DFS_RETURN_IF_ERROR(ro.Validate());
   log->node_ = std::make_unique<raft::RaftNode>(ro, state);
   log->last_snapshot_index_ = snapshot_index;
-  log->persisted_index_ = state.entries.empty() ? snapshot_index : state.entries.back().index();
   {
     std::lock_guard<std::mutex> lock(log->mu_);
     for (const raft::Member& m : ro.initial_members) {
@@ -291,21 +290,8 @@ void RaftCommandLog::HandleReady(raft::Ready ready) {
   }
   // 0. A leader's appends go out first: the followers' fsyncs overlap ours.
   SendMessages(ready, /*before_persist=*/true);
-  // A leader applies (and answers) what is committed before its fsync of the entries proposed
-  // since, which its clients need not wait for. Those entries came in earlier Readies, so this
-  // node holds them durably. A follower persists and acks first: the leader waits for its ack.
-  size_t applied_early = 0;
-  if (node_->role() == raft::Role::kLeader && !ready.snapshot) {
-    for (const raft::Entry& entry : ready.committed_entries) {
-      if (entry.index() > persisted_index_) break;
-      ApplyEntry(entry);
-      ++applied_early;
-    }
-  }
   // 1. Persist (one synced batch: the group commit), fail-stop on error.
   DFS_CHECK_OK(storage_->SaveReady(ready));
-  if (ready.snapshot) persisted_index_ = ready.snapshot->metadata().index();
-  if (!ready.entries.empty()) persisted_index_ = ready.entries.back().index();
   // 2. Send the rest (votes and acks vouch for what is now durable).
   SendMessages(ready, /*before_persist=*/false);
   // 3. Apply.
@@ -319,9 +305,7 @@ void RaftCommandLog::HandleReady(raft::Ready ready) {
     }
     DFS_LOG(INFO) << "installed snapshot at index " << index;
   }
-  for (size_t i = applied_early; i < ready.committed_entries.size(); ++i) {
-    ApplyEntry(ready.committed_entries[i]);
-  }
+  for (const raft::Entry& entry : ready.committed_entries) ApplyEntry(entry);
   for (const raft::ReadState& rs : ready.read_states) {
     auto it = reads_.find(rs.context);
     if (it != reads_.end()) it->second->index = rs.index;

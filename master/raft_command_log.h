@@ -154,7 +154,6 @@ class RaftCommandLog : public CommandLog {
   std::map<std::string, std::shared_ptr<PendingRead>> reads_;  // by context
   uint64_t next_read_ = 0;
   uint64_t last_snapshot_index_ = 0;
-  uint64_t persisted_index_ = 0;  // the last index of the log on disk
   // The last batch of proposals handed to the core: its last index, and the term it was made in.
   uint64_t last_proposed_index_ = 0;
   uint64_t last_proposed_term_ = 0;
