@@ -177,6 +177,11 @@ void MasterHttp::CollectRaft(metrics::Collection* out) {
   out->AddGauge("dfs_raft_log_entries", "Entries in the log after the snapshot (log size).",
                 raft.last_index() - std::min(raft.last_index(), raft.snapshot_index()));
   out->AddGauge("dfs_raft_members", "Members of the Raft group.", raft.members_size());
+  out->AddCounter("dfs_raft_proposals_total", "Commands this master proposed as leader.",
+                  raft.proposals());
+  out->AddCounter("dfs_raft_proposal_batches_total",
+                  "Batches those proposals went to Raft in (proposals per batch = group commit).",
+                  raft.proposal_batches());
   for (const char* role : {"leader", "follower", "candidate", "pre-candidate"}) {
     out->AddGauge("dfs_raft_role", "1 for this master's current Raft role, else 0.",
                   raft.role() == role ? 1 : 0, {{"role", role}});

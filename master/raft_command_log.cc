@@ -254,6 +254,8 @@ void RaftCommandLog::Loop() {
       if (!proposals.empty()) {
         last_proposed_index_ = node_->last_index();
         last_proposed_term_ = node_->term();
+        proposals_made_ += proposals.size();
+        ++proposal_batches_;
       }
     }
     auto now = std::chrono::steady_clock::now();
@@ -498,6 +500,8 @@ RaftStatusResponse RaftCommandLog::Status() {
     response.set_applied_index(sm_->applied_index());
     response.set_last_index(node.last_index());
     response.set_snapshot_index(node.snapshot().index());
+    response.set_proposals(proposals_made_);
+    response.set_proposal_batches(proposal_batches_);
     for (const raft::Member& m : node.configuration().members()) {
       RaftMemberStatus* member = response.add_members();
       member->set_id(m.id());

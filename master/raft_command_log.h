@@ -157,6 +157,8 @@ class RaftCommandLog : public CommandLog {
   // The last batch of proposals handed to the core: its last index, and the term it was made in.
   uint64_t last_proposed_index_ = 0;
   uint64_t last_proposed_term_ = 0;
+  uint64_t proposals_made_ = 0;
+  uint64_t proposal_batches_ = 0;
   bool snapshot_building_ = false;
   std::thread snapshot_builder_;
   std::thread loop_;
