@@ -220,10 +220,12 @@ FileSystem::FileSystem(Client* client, KernelCache* kernel, const FileSystemOpti
       prefetch_pool_(options.prefetch_threads),
       dir_attrs_(options.dir_attr_reuse_ms, clock),
       meta_(options.meta_cache, clock) {
-  if (meta_.enabled()) feed_ = std::thread([this] {
-    NameThisThread("change-feed");
-    RunFeed();
-  });
+  if (meta_.enabled()) {
+    feed_ = std::thread([this] {
+      NameThisThread("change-feed");
+      RunFeed();
+    });
+  }
 }
 
 FileSystem::~FileSystem() { StopFeed(); }
