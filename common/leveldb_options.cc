@@ -39,10 +39,63 @@ class PreadFile final : public leveldb::RandomAccessFile {
   const int fd_;
 };
 
-// The default Env but for how tables are read.
+// A LevelDB log file (its WAL) that writes whole buffers: Flush, which LevelDB calls after every
+// record, only buffers; Sync and Close write the buffer out first.
+class BufferedLogFile final : public leveldb::WritableFile {
+ public:
+  BufferedLogFile(leveldb::WritableFile* file, size_t buffer_bytes)
+      : file_(file), buffer_bytes_(buffer_bytes) {}
+  // LevelDB deletes its last log without closing it when the database closes.
+  ~BufferedLogFile() override { WriteOut(); }
+
+  leveldb::Status Append(const leveldb::Slice& data) override {
+    buffer_.append(data.data(), data.size());
+    return buffer_.size() >= buffer_bytes_ ? WriteOut() : leveldb::Status::OK();
+  }
+  leveldb::Status Flush() override { return leveldb::Status::OK(); }
+  leveldb::Status Sync() override {
+    leveldb::Status s = WriteOut();
+    return s.ok() ? file_->Sync() : s;
+  }
+  leveldb::Status Close() override {
+    leveldb::Status s = WriteOut();
+    leveldb::Status closed = file_->Close();
+    return s.ok() ? closed : s;
+  }
+
+ private:
+  leveldb::Status WriteOut() {
+    if (buffer_.empty()) return leveldb::Status::OK();
+    leveldb::Status s = file_->Append(buffer_);
+    if (s.ok()) s = file_->Flush();
+    buffer_.clear();
+    return s;
+  }
+
+  const std::unique_ptr<leveldb::WritableFile> file_;
+  const size_t buffer_bytes_;
+  std::string buffer_;
+};
+
+// LevelDB's log files are <number>.log (its info log is LOG, its manifest MANIFEST-<number>).
+bool IsLevelDbLog(const std::string& name) {
+  return name.size() > 4 && name.compare(name.size() - 4, 4, ".log") == 0;
+}
+
+// The default Env but for how tables are read, and optionally how LevelDB's log is written.
 class PreadTablesEnv final : public leveldb::EnvWrapper {
  public:
-  PreadTablesEnv() : leveldb::EnvWrapper(leveldb::Env::Default()) {}
+  explicit PreadTablesEnv(size_t log_buffer_bytes)
+      : leveldb::EnvWrapper(leveldb::Env::Default()), log_buffer_bytes_(log_buffer_bytes) {}
+
+  leveldb::Status NewWritableFile(const std::string& name,
+                                  leveldb::WritableFile** result) override {
+    leveldb::Status s = target()->NewWritableFile(name, result);
+    if (s.ok() && log_buffer_bytes_ > 0 && IsLevelDbLog(name)) {
+      *result = new BufferedLogFile(*result, log_buffer_bytes_);
+    }
+    return s;
+  }
 
   leveldb::Status NewRandomAccessFile(const std::string& name,
                                       leveldb::RandomAccessFile** result) override {
@@ -56,6 +109,9 @@ class PreadTablesEnv final : public leveldb::EnvWrapper {
     *result = new PreadFile(name, fd);
     return leveldb::Status::OK();
   }
+
+ private:
+  const size_t log_buffer_bytes_;
 };
 
 }  // namespace
@@ -63,7 +119,7 @@ class PreadTablesEnv final : public leveldb::EnvWrapper {
 LevelDbResources::LevelDbResources(const LevelDbBudget& budget, leveldb::Env* env)
     : block_cache_(leveldb::NewLRUCache(budget.block_cache_bytes)) {
   if (env == nullptr) {
-    default_env_ = std::make_unique<PreadTablesEnv>();
+    default_env_ = std::make_unique<PreadTablesEnv>(budget.log_buffer_bytes);
     env = default_env_.get();
   }
   options_.create_if_missing = true;

@@ -31,11 +31,18 @@ struct LevelDbBudget {
   size_t block_cache_bytes;
   int max_open_files;
   size_t write_buffer_bytes;
+  // Keep LevelDB's own log (its WAL) in a buffer of this size, written out when full, at a sync
+  // and at close, instead of one write() per batch. Only for a database whose every write can be
+  // redone from elsewhere: a crash loses the buffered tail of its log.
+  size_t log_buffer_bytes = 0;
 };
 
 // The master's namespace and chunk map (master/meta_store.h): point reads (lookups, getattr) and
 // short scans (readdir) want a cache of hot blocks; 8 MiB is LevelDB's default, stated here.
-inline constexpr LevelDbBudget kMetaDbBudget{8 << 20, 256, 4 << 20};
+// Its writes are applied Raft entries, which the Raft log holds durably: after a crash the master
+// applies again what the store lost (StateMachine::Open and the log agree on the applied index),
+// so its LevelDB log is buffered (64 KiB) rather than written per applied entry.
+inline constexpr LevelDbBudget kMetaDbBudget{8 << 20, 256, 4 << 20, 64 << 10};
 // The master's Raft log of old (master/raft/leveldb_storage.h), now opened only to move it into
 // segment files (segment_storage.h): read once, so its cache stays small.
 inline constexpr LevelDbBudget kRaftLogDbBudget{1 << 20, 64, 4 << 20};
