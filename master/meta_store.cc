@@ -16,9 +16,10 @@ absl::StatusOr<std::unique_ptr<MetaStore>> MetaStore::Open(const std::string& pa
       new MetaStore(std::move(resources), std::unique_ptr<leveldb::DB>(db)));
 }
 
-absl::StatusOr<std::string> MetaStore::Get(const std::string& key) {
+absl::StatusOr<std::string> MetaStore::Get(const std::string& key,
+                                           const leveldb::ReadOptions& options) {
   std::string value;
-  leveldb::Status s = db_->Get(leveldb::ReadOptions(), key, &value);
+  leveldb::Status s = db_->Get(options, key, &value);
   if (s.IsNotFound()) return absl::NotFoundError("no such key");
   if (!s.ok()) return absl::InternalError(s.ToString());
   return value;
@@ -44,10 +45,18 @@ absl::Status MetaStore::Sync() {
   return s.ok() ? absl::OkStatus() : absl::InternalError(s.ToString());
 }
 
+Txn Txn::Snapshot(MetaStore* store) {
+  Txn txn(store);
+  leveldb::DB* db = store->db();
+  txn.snapshot_.reset(db->GetSnapshot(), [db](const leveldb::Snapshot* s) { db->ReleaseSnapshot(s); });
+  txn.read_options_.snapshot = txn.snapshot_.get();
+  return txn;
+}
+
 std::optional<std::string> Txn::Get(const std::string& key) {
   auto it = overlay_.find(key);
   if (it != overlay_.end()) return it->second;
-  auto value = store_->Get(key);
+  auto value = store_->Get(key, read_options_);
   if (!value.ok()) return std::nullopt;
   return *std::move(value);
 }
@@ -78,7 +87,7 @@ void Txn::Delete(const std::string& key) { overlay_[key] = std::nullopt; }
 
 std::vector<Txn::Entry> Txn::Scan(const std::string& from, const std::string& to, size_t limit) {
   std::vector<Entry> out;
-  std::unique_ptr<leveldb::Iterator> it(store_->db()->NewIterator(leveldb::ReadOptions()));
+  std::unique_ptr<leveldb::Iterator> it(store_->db()->NewIterator(read_options_));
   it->Seek(from);
   auto ov = overlay_.lower_bound(from);
   auto ov_end = overlay_.lower_bound(to);
@@ -100,7 +109,7 @@ std::vector<Txn::Entry> Txn::Scan(const std::string& from, const std::string& to
 }
 
 std::optional<Txn::Entry> Txn::Floor(const std::string& prefix, const std::string& key) {
-  std::unique_ptr<leveldb::Iterator> it(store_->db()->NewIterator(leveldb::ReadOptions()));
+  std::unique_ptr<leveldb::Iterator> it(store_->db()->NewIterator(read_options_));
   // Position the store iterator at the greatest key <= `key`.
   it->Seek(key);
   if (!it->Valid()) {

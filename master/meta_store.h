@@ -28,7 +28,8 @@ class MetaStore {
   leveldb::DB* db() { return db_.get(); }
 
   // Point read of committed state. NotFound if absent.
-  absl::StatusOr<std::string> Get(const std::string& key);
+  absl::StatusOr<std::string> Get(const std::string& key,
+                                  const leveldb::ReadOptions& options = leveldb::ReadOptions());
   // Reads a protobuf value; NotFound if absent, DataLoss if it does not parse.
   absl::Status GetProto(const std::string& key, google::protobuf::Message* message);
   uint64_t GetCounter(const std::string& key);
@@ -48,6 +49,9 @@ class MetaStore {
 class Txn {
  public:
   explicit Txn(MetaStore* store) : store_(store) {}
+  // A read-only view of the store as it is now: every read sees the same state, whatever the
+  // apply thread commits meanwhile (a read of several keys must not mix two versions).
+  static Txn Snapshot(MetaStore* store);
 
   std::optional<std::string> Get(const std::string& key);
   bool GetProto(const std::string& key, google::protobuf::Message* message);
@@ -75,6 +79,8 @@ class Txn {
 
  private:
   MetaStore* store_;
+  std::shared_ptr<const leveldb::Snapshot> snapshot_;  // set for a Snapshot view
+  leveldb::ReadOptions read_options_;                  // reads through snapshot_ when set
   // Pending writes; nullopt marks a delete.
   std::map<std::string, std::optional<std::string>> overlay_;
 };

@@ -364,7 +364,7 @@ absl::StatusOr<StateMachine::ExtentsResult> StateMachine::GetExtents(uint64_t in
                                                                      uint64_t offset,
                                                                      uint64_t length,
                                                                      const Caller* caller) {
-  Txn txn(store_.get());
+  Txn txn = Txn::Snapshot(store_.get());
   ExtentsResult out;
   DFS_ASSIGN_OR_RETURN(out.attr, LoadInode(txn, inode));
   DFS_RETURN_IF_ERROR(CheckAccess(out.attr, caller, kMayRead));
