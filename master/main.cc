@@ -40,6 +40,10 @@ ABSL_FLAG(uint64_t, snapshot_every, 20000, "Raft: snapshot and compact the log e
 ABSL_FLAG(bool, lease_reads, false,
           "Raft: serve reads under a leader lease instead of a ReadIndex round. Safe only while any "
           "two masters' clocks run at rates within 20% of each other over one election timeout.");
+ABSL_FLAG(int, proposal_gather_us, 2000,
+          "Raft: once a batch of proposals commits, the leader of a group of more than one waits "
+          "up to this long (microseconds) for as many proposals as that batch had, so that the "
+          "clients it answered share the next batch's replication round. 0: never wait.");
 ABSL_FLAG(bool, root_squash, false,
           "Treat uid 0 stated by callers with a client credential as nobody (65534/65534), as "
           "NFS's root_squash; admin and node credentials keep root.");
@@ -89,6 +93,7 @@ int main(int argc, char** argv) {
   options.election_ticks = absl::GetFlag(FLAGS_election_ticks);
   options.snapshot_every_entries = absl::GetFlag(FLAGS_snapshot_every);
   options.lease_reads = absl::GetFlag(FLAGS_lease_reads);
+  options.proposal_gather_us = absl::GetFlag(FLAGS_proposal_gather_us);
   options.enable_test_hooks = absl::GetFlag(FLAGS_enable_test_hooks);
   options.root_squash = absl::GetFlag(FLAGS_root_squash);
   if (absl::Status s = options.Validate(); !s.ok()) {

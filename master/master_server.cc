@@ -19,6 +19,9 @@ absl::Status MasterOptions::Validate() const {
   if (tick_ms <= 0 || election_ticks < 3) {
     return absl::InvalidArgumentError("--tick_ms must be > 0 and --election_ticks >= 3");
   }
+  if (proposal_gather_us < 0 || proposal_gather_us > 1000000) {
+    return absl::InvalidArgumentError("--proposal_gather_us must be between 0 and 1000000");
+  }
   if (join && !peers.empty()) return absl::InvalidArgumentError("--join takes no --peers");
   DFS_RETURN_IF_ERROR(maintenance.Validate());
   if (replication < 1 || replication > 16) {
@@ -51,6 +54,7 @@ absl::Status MasterServer::Start() {
   raft.seed = seed;
   raft.snapshot_every_entries = options_.snapshot_every_entries;
   raft.lease_reads = options_.lease_reads;
+  raft.proposal_gather_us = options_.proposal_gather_us;
   raft.on_removed = [this](const std::string&) {
     // Not on the transport's thread: Shutdown joins it.
     std::thread([this] { Shutdown(); }).detach();

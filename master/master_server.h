@@ -39,6 +39,7 @@ struct MasterOptions {
   int election_ticks = 10;
   uint64_t snapshot_every_entries = 20000;
   bool lease_reads = false;
+  int proposal_gather_us = 2000;  // RaftCommandLogOptions::proposal_gather_us
   bool enable_test_hooks = false;
   bool root_squash = false;  // see MasterContext::root_squash
   // How often freed heap is handed back to the kernel (common/malloc_tuning.h); 0: never.

@@ -169,6 +169,7 @@ absl::StatusOr<CommandResult> RaftCommandLog::ProposeAndWait(
   if (!is_leader_.load()) return absl::UnavailableError("not the leader");
   auto result = std::make_shared<ResultPromise>();
   auto future = result->get_future();
+  bool wake;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return absl::UnavailableError("master is shutting down");
@@ -180,8 +181,9 @@ absl::StatusOr<CommandResult> RaftCommandLog::ProposeAndWait(
       }
       proposals_[id->index] = PendingProposal{id->term, result};
     });
+    wake = ProposalsReady();
   }
-  cv_.notify_all();
+  if (wake) cv_.notify_all();
   if (future.wait_for(std::chrono::milliseconds(kProposeTimeoutMs)) != std::future_status::ready) {
     // Still pending: it may yet commit. The session makes the client's retry safe.
     return absl::UnavailableError("proposal not committed in time");
@@ -226,18 +228,37 @@ bool RaftCommandLog::HoldProposals() const {
          node_->commit_index() < last_proposed_index_;
 }
 
+RaftCommandLog::ProposalGate RaftCommandLog::Gate(std::chrono::steady_clock::time_point now) const {
+  if (HoldProposals()) return ProposalGate::kHeld;
+  if (node_->role() == raft::Role::kLeader && now < gather_until_ &&
+      proposal_tasks_.size() < gather_target_) {
+    return ProposalGate::kGathering;
+  }
+  return ProposalGate::kOpen;
+}
+
+bool RaftCommandLog::ProposalsReady() const {
+  return !proposal_tasks_.empty() &&
+         (gate_ == ProposalGate::kOpen ||
+          (gate_ == ProposalGate::kGathering && proposal_tasks_.size() >= gather_target_));
+}
+
 void RaftCommandLog::Loop() {
-  auto next_tick = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.tick_ms);
+  using Clock = std::chrono::steady_clock;
+  auto next_tick = Clock::now() + std::chrono::milliseconds(options_.tick_ms);
   for (;;) {
     std::vector<raft::Message> inbox;
     std::deque<std::function<void(raft::RaftNode&)>> tasks;
     std::deque<std::function<void(raft::RaftNode&)>> proposals;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait_until(lock, next_tick, [&] {
-        return stopping_ || !inbox_.empty() || !tasks_.empty() ||
-               (!proposal_tasks_.empty() && !HoldProposals());
+      const auto wake_at = gather_until_ > Clock::now() ? std::min(next_tick, gather_until_)
+                                                        : next_tick;
+      cv_.wait_until(lock, wake_at, [&] {
+        gate_ = Gate(Clock::now());
+        return stopping_ || !inbox_.empty() || !tasks_.empty() || ProposalsReady();
       });
+      gate_ = ProposalGate::kOpen;  // awake: the loop looks at the queue before it sleeps again
       if (stopping_) return;
       inbox.swap(inbox_);
       tasks.swap(tasks_);
@@ -245,18 +266,24 @@ void RaftCommandLog::Loop() {
     for (const raft::Message& m : inbox) node_->Step(m);
     for (auto& task : tasks) task(*node_);
     // Taken after the inbox: the acks just stepped may have committed the last batch.
-    if (!HoldProposals()) {
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        proposals.swap(proposal_tasks_);
+    if (awaiting_commit_ && !HoldProposals()) {
+      awaiting_commit_ = false;
+      if (options_.proposal_gather_us > 0 && node_->configuration().members().size() > 1) {
+        gather_until_ = Clock::now() + std::chrono::microseconds(options_.proposal_gather_us);
       }
-      for (auto& propose : proposals) propose(*node_);
-      if (!proposals.empty()) {
-        last_proposed_index_ = node_->last_index();
-        last_proposed_term_ = node_->term();
-        proposals_made_ += proposals.size();
-        ++proposal_batches_;
-      }
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (Gate(Clock::now()) == ProposalGate::kOpen) proposals.swap(proposal_tasks_);
+      if (!proposals.empty()) gather_target_ = proposals.size();
+    }
+    for (auto& propose : proposals) propose(*node_);
+    if (!proposals.empty()) {
+      last_proposed_index_ = node_->last_index();
+      last_proposed_term_ = node_->term();
+      awaiting_commit_ = node_->role() == raft::Role::kLeader;
+      proposals_made_ += proposals.size();
+      ++proposal_batches_;
     }
     auto now = std::chrono::steady_clock::now();
     if (now >= next_tick) {

@@ -52,6 +52,9 @@ struct RaftCommandLogOptions {
   uint64_t snapshot_every_entries = 20000;
   bool lease_reads = false;
   int64_t read_timeout_ms = 5000;
+  // A replicating leader, once its last batch committed, waits up to this long for as many
+  // proposals as that batch had before it proposes the next (see ProposalGate). 0: never.
+  int proposal_gather_us = 0;
   // Called once, on a transport thread, when the leader refuses this master because it is no
   // member of the group (it was removed): the owner stops the master.
   std::function<void(const std::string& why)> on_removed;
@@ -100,6 +103,18 @@ class RaftCommandLog : public CommandLog {
   // them) rather than one small batch per wake-up of the loop, each with its own fsync and
   // messages. One client is not slowed: with nothing in flight its proposal goes at once.
   bool HoldProposals() const;
+  // When queued proposals may go into the core:
+  //   kHeld: the last batch is uncommitted (HoldProposals);
+  //   kGathering: it committed less than proposal_gather_us ago, in a group of more than one, and
+  //     fewer proposals wait than it had: the clients it answered are on their way back, and
+  //     waiting for them makes the next batch as large. Every batch costs a replication round
+  //     (the leader's fsync, an append to and an ack from each follower, each follower's fsync),
+  //     which fewer, larger batches share. A lone client never waits: its batch had one;
+  //   kOpen: otherwise.
+  enum class ProposalGate { kOpen, kHeld, kGathering };
+  ProposalGate Gate(std::chrono::steady_clock::time_point now) const;  // loop thread, mu_ held
+  // Whether queued proposals may go in, by the gate the loop last published (mu_ held).
+  bool ProposalsReady() const;
   void HandleReady(raft::Ready ready);
   // Sends the Ready's messages (before_persist: only those that may leave before it is persisted)
   // and removes them from it. Snapshot chunks get their bytes from the storage's file here.
@@ -144,6 +159,10 @@ class RaftCommandLog : public CommandLog {
   std::deque<std::function<void(raft::RaftNode&)>> tasks_;   // guarded by mu_
   // Proposals the loop has not handed to the core yet (see HoldProposals).
   std::deque<std::function<void(raft::RaftNode&)>> proposal_tasks_;  // guarded by mu_
+  // The gate as the loop saw it when it last went to sleep (kOpen while it is awake): a proposer
+  // wakes the loop only if the gate lets its proposal through.
+  ProposalGate gate_ = ProposalGate::kOpen;  // guarded by mu_
+  size_t gather_target_ = 0;                 // guarded by mu_: the size of the last batch
   std::map<std::string, uint64_t> addresses_;                // guarded by mu_: address -> id
   std::map<uint64_t, std::string> members_;                  // guarded by mu_: id -> address
   std::set<uint64_t> voters_;                                // guarded by mu_: the configuration
@@ -157,6 +176,8 @@ class RaftCommandLog : public CommandLog {
   // The last batch of proposals handed to the core: its last index, and the term it was made in.
   uint64_t last_proposed_index_ = 0;
   uint64_t last_proposed_term_ = 0;
+  bool awaiting_commit_ = false;                       // the last batch is not known committed
+  std::chrono::steady_clock::time_point gather_until_;  // the gather window's end
   uint64_t proposals_made_ = 0;
   uint64_t proposal_batches_ = 0;
   bool snapshot_building_ = false;
