@@ -21,6 +21,16 @@ namespace {
 
 constexpr char kLastTimestamp[] = "Mlast_timestamp_ns";
 
+absl::StatusOr<Attr> LookupIn(Txn& txn, uint64_t parent, const std::string& name,
+                              const Caller* caller) {
+  DFS_RETURN_IF_ERROR(ValidateName(name));
+  DFS_ASSIGN_OR_RETURN(Attr dir, LoadDir(txn, parent));
+  DFS_RETURN_IF_ERROR(CheckAccess(dir, caller, kMayExec));
+  auto value = txn.Get(keys::Dirent(parent, name));
+  if (!value || value->size() != 8) return FsError(ENOENT, absl::StrCat("'", name, "' not found"));
+  return LoadInode(txn, DecodeFixed64BE(*value));
+}
+
 }  // namespace
 
 bool BlockedInSafeMode(const Command& command) {
@@ -315,25 +325,24 @@ absl::StatusOr<Attr> StateMachine::GetAttr(uint64_t inode) {
   return LoadInode(txn, inode);
 }
 
+// Queries that read several keys read them from one snapshot (Txn::Snapshot): the apply thread
+// commits meanwhile, and a name replaced by a rename would otherwise be read as the old entry
+// and then, its inode freed, as missing, a state that never existed.
 absl::StatusOr<Attr> StateMachine::Lookup(uint64_t parent, const std::string& name,
                                           const Caller* caller) {
-  Txn txn(store_.get());
-  DFS_RETURN_IF_ERROR(ValidateName(name));
-  DFS_ASSIGN_OR_RETURN(Attr dir, LoadDir(txn, parent));
-  DFS_RETURN_IF_ERROR(CheckAccess(dir, caller, kMayExec));
-  auto value = txn.Get(keys::Dirent(parent, name));
-  if (!value || value->size() != 8) return FsError(ENOENT, absl::StrCat("'", name, "' not found"));
-  return LoadInode(txn, DecodeFixed64BE(*value));
+  Txn txn = Txn::Snapshot(store_.get());
+  return LookupIn(txn, parent, name, caller);
 }
 
 absl::StatusOr<Attr> StateMachine::LookupPath(const std::string& path, const Caller* caller) {
   if (path.empty() || path[0] != '/') return FsError(EINVAL, "path must be absolute");
-  DFS_ASSIGN_OR_RETURN(Attr attr, GetAttr(keys::kRootInode));
+  Txn txn = Txn::Snapshot(store_.get());
+  DFS_ASSIGN_OR_RETURN(Attr attr, LoadInode(txn, keys::kRootInode));
   for (absl::string_view part : absl::StrSplit(path, '/', absl::SkipEmpty())) {
     if (attr.type() != FILE_TYPE_DIRECTORY) {
       return FsError(ENOTDIR, absl::StrCat("not a directory on the way to ", path));
     }
-    DFS_ASSIGN_OR_RETURN(attr, Lookup(attr.inode(), std::string(part), caller));
+    DFS_ASSIGN_OR_RETURN(attr, LookupIn(txn, attr.inode(), std::string(part), caller));
   }
   return attr;
 }
@@ -341,7 +350,7 @@ absl::StatusOr<Attr> StateMachine::LookupPath(const std::string& path, const Cal
 absl::StatusOr<std::vector<StateMachine::DirEntry>> StateMachine::ReadDir(
     uint64_t inode, const std::string& start_after, size_t limit, bool* has_more,
     const Caller* caller) {
-  Txn txn(store_.get());
+  Txn txn = Txn::Snapshot(store_.get());
   DFS_ASSIGN_OR_RETURN(Attr dir, LoadDir(txn, inode));
   DFS_RETURN_IF_ERROR(CheckAccess(dir, caller, kMayRead));
   std::string prefix = keys::DirPrefix(inode);
@@ -354,7 +363,7 @@ absl::StatusOr<std::vector<StateMachine::DirEntry>> StateMachine::ReadDir(
   out.reserve(entries.size());
   for (const auto& entry : entries) {
     auto attr = LoadInode(txn, DecodeFixed64BE(entry.value));
-    if (!attr.ok()) continue;  // cannot happen in a consistent store; skip rather than fail
+    if (!attr.ok()) continue;  // cannot happen in a consistent snapshot; skip rather than fail
     out.push_back({std::string(keys::DirentName(entry.key)), *std::move(attr)});
   }
   return out;

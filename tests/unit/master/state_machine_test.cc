@@ -1,5 +1,7 @@
 #include "master/state_machine.h"
 
+#include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -598,6 +600,39 @@ TEST_F(StateMachineTest, CapturedSnapshotIsTheStateAtCaptureWhateverIsAppliedLat
   EXPECT_TRUE((*other)->LookupPath("/before").ok());
   EXPECT_EQ(ErrnoOf((*other)->LookupPath("/after").status()), ENOENT);
   EXPECT_TRUE(sm_->LookupPath("/after").ok());  // while the live state has both
+}
+
+// Queries run on gRPC threads while the apply thread commits. A name that always exists, though
+// renames keep replacing it (freeing the inode it named), is found by every lookup and listing:
+// each query reads one snapshot, not an entry from before a rename and an inode from after it.
+TEST_F(StateMachineTest, QueriesNeverSeeAReplacedNameMissing) {
+  auto dir = Mkdir(kRoot, "d");
+  ASSERT_TRUE(dir.ok());
+  ASSERT_TRUE(Create(dir->inode(), "target").ok());
+  std::atomic<bool> done{false};
+  std::thread renamer([&] {
+    for (int i = 0; i < 3000; ++i) {
+      ASSERT_TRUE(Create(dir->inode(), "next").ok());
+      ASSERT_TRUE(Rename(dir->inode(), "next", dir->inode(), "target").ok());
+    }
+    done = true;
+  });
+  int queries = 0, failures = 0;
+  std::string first_failure;
+  while (!done.load()) {
+    auto found = sm_->LookupPath("/d/target");
+    bool has_more = false;
+    auto entries = sm_->ReadDir(dir->inode(), "", 100, &has_more);
+    const bool listed = entries.ok() && std::any_of(entries->begin(), entries->end(),
+                                                    [](const auto& e) { return e.name == "target"; });
+    if (!found.ok() || !listed) {
+      if (failures++ == 0) first_failure = found.ok() ? "not listed" : found.status().ToString();
+    }
+    ++queries;
+  }
+  renamer.join();
+  EXPECT_GT(queries, 100);
+  EXPECT_EQ(failures, 0) << "of " << queries << " queries; first: " << first_failure;
 }
 
 // A snapshot reaches its sink in bounded pieces (the master streams them into a file), never
