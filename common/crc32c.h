@@ -1,5 +1,5 @@
-// CRC32C (Castagnoli), as used by iSCSI, ext4 and LevelDB. Hardware (SSE4.2) when the CPU has it,
-// a table otherwise. Thread-safe.
+// CRC32C (Castagnoli), as used by iSCSI, ext4 and LevelDB; computed by ISA-L (libisal), which
+// uses the fastest instructions the CPU has. Thread-safe.
 #pragma once
 
 #include <cstddef>

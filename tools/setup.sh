@@ -7,7 +7,7 @@ build="${DFS_BUILD_DIR:-$repo/build}"
 
 packages=(build-essential cmake ninja-build ccache pkg-config libgrpc++-dev protobuf-compiler-grpc
   libprotobuf-dev protobuf-compiler libabsl-dev libleveldb-dev libsnappy-dev libfuse3-dev fuse3
-  libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev libssl-dev openssl
+  libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev libssl-dev openssl libisal-dev
   iproute2 iptables util-linux libnetfilter-queue-dev
   clang libclang-rt-14-dev)  # the fuzz build (tools/fuzz.sh): clang with libFuzzer
 missing=()
