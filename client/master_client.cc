@@ -4,6 +4,7 @@
 #include <chrono>
 #include <thread>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/backoff.h"
@@ -23,6 +24,18 @@ std::string LeaderHint(const grpc::ClientContext& context) {
   auto it = trailers.find(kLeaderHintKey);
   if (it == trailers.end()) return "";
   return std::string(it->second.data(), it->second.size());
+}
+
+// The applied index a definite error reflects (kAppliedIndexKey); 0 if the master sent none.
+uint64_t AppliedIndexOfError(const grpc::ClientContext& context) {
+  const auto& trailers = context.GetServerTrailingMetadata();
+  auto it = trailers.find(kAppliedIndexKey);
+  uint64_t index = 0;
+  if (it == trailers.end() ||
+      !absl::SimpleAtoi(absl::string_view(it->second.data(), it->second.size()), &index)) {
+    return 0;
+  }
+  return index;
 }
 
 }  // namespace
@@ -153,6 +166,7 @@ absl::Status MasterClient::Run(Attempt attempt) {
     if (!IsRetryable(status)) {
       // The master that answered is alive and was willing to decide: it leads.
       NoteSuccess(target);
+      NoteApplied(AppliedIndexOfError(context));
       return status;
     }
     last = status;

@@ -36,5 +36,9 @@ inline bool IsRetryable(const absl::Status& status) {
 
 // Trailing metadata key with the leader's address on an UNAVAILABLE "not leader" answer.
 inline constexpr char kLeaderHintKey[] = "dfs-leader";
+// Trailing metadata key with the leader's applied index on a definite error (e.g. NOT_FOUND for
+// an inode another client removed): an error also reflects a state, which a client's caches
+// must not hide afterwards (fuse/meta_cache.h), as they must not hide a successful answer's.
+inline constexpr char kAppliedIndexKey[] = "dfs-applied-index";
 
 }  // namespace dfs

@@ -108,6 +108,11 @@ struct FileSystem::InodeState : public WriteTarget {
   // A commit that failed where nobody could be told (release, or another handle's write), kept
   // for the next flush or fsync of any handle.
   absl::Status commit_error ABSL_GUARDED_BY(mu);
+  // The attributes after this mount's newest change of the content (a commit or a truncation).
+  // An answer about the inode fetched while that change was in flight can be older: the commit
+  // of a release ran while a getattr took the size from the metadata cache, so the buffered
+  // bytes were neither in that size nor still buffered (ApplyPendingLocked).
+  std::optional<Attr> own_change ABSL_GUARDED_BY(mu);
 
   // Bumped whenever this mount changes the content: read caches of another version are stale.
   std::atomic<uint64_t> data_version{kInitialDataVersion};
@@ -336,7 +341,17 @@ size_t FileSystem::tracked_inodes() {
 
 // ---- The write buffer ----
 
+void FileSystem::NoteOwnChangeLocked(InodeState& state, const Attr& after) {
+  if (!state.own_change || state.own_change->generation() <= after.generation()) {
+    state.own_change = after;
+  }
+}
+
 void FileSystem::ApplyPendingLocked(const InodeState& state, Attr* attr) {
+  // Content generations only grow: an answer from before this mount's own change is older.
+  if (state.own_change && attr->generation() < state.own_change->generation()) {
+    *attr = *state.own_change;
+  }
   // What the size will be once the buffer is committed, so that stat(2) and the kernel's idea
   // of the file's end agree with what this mount wrote.
   attr->set_size(state.buffer.SizeWith(attr->size()));
@@ -366,6 +381,7 @@ absl::Status FileSystem::CommitData(InodeState& state, bool append, uint64_t off
     // The kernel's pages already hold these bytes where the master put them.
     AdvancePages(state, committed.attr());
   }
+  NoteOwnChangeLocked(state, committed.attr());
   return absl::OkStatus();
 }
 
@@ -475,6 +491,7 @@ absl::StatusOr<Attr> FileSystem::SetAttr(uint64_t inode, const AttrChanges& chan
   if (changes.size) state->data_version.fetch_add(1);
   if (!attr.ok()) return StaleIfGone(attr.status());
   AdvancePages(*state, *attr);
+  NoteOwnChangeLocked(*state, *attr);
   return attr;
 }
 
@@ -627,6 +644,7 @@ absl::StatusOr<FileSystem::Opened> FileSystem::OpenAttr(const Attr& fresh, int f
       state->data_version.fetch_add(1);
       if (!truncated_attr.ok()) return StaleIfGone(truncated_attr.status());
       attr = *truncated_attr;
+      NoteOwnChangeLocked(*state, attr);
       truncated = true;
     }
   }

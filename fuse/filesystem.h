@@ -193,8 +193,11 @@ class FileSystem {
                           const WrittenData& data);
   // Commits the pending write of `inode`, if any.
   absl::Status CommitInode(InodeState& state);
-  // Adjusts `attr` for a pending write; `state`'s mutex held.
+  // Adjusts `attr` for a pending write and for this mount's newest change of the content, which
+  // `attr` may predate; `state`'s mutex held.
   void ApplyPendingLocked(const InodeState& state, Attr* attr);
+  // Records the attributes after this mount changed `state`'s content; its mutex held.
+  void NoteOwnChangeLocked(InodeState& state, const Attr& after);
   // An extents answer fetched by open, to start the new handle's cache with.
   struct ExtentSeed {
     GetExtentsResponse extents;

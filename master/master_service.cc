@@ -79,6 +79,9 @@ grpc::Status MasterServiceImpl::RunForAttr(grpc::ServerContext* context, const S
 grpc::Status MasterServiceImpl::Reply(grpc::ServerContext* context, const absl::Status& status) {
   if (absl::IsUnavailable(status) && !ctx_.log->IsLeader()) {
     context->AddTrailingMetadata(kLeaderHintKey, ctx_.log->LeaderHint());
+  } else if (!status.ok() && !IsRetryable(status)) {
+    // At least the index of the state the answer came from (it can only have grown since).
+    context->AddTrailingMetadata(kAppliedIndexKey, absl::StrCat(ctx_.sm->applied_index()));
   }
   return ToGrpcStatus(status);
 }

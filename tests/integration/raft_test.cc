@@ -190,6 +190,25 @@ TEST(RaftTest, GatherWindowFillsBatches) {
   EXPECT_GE(ProposalsPerBatch({"--proposal_gather_us=50000"}, 16), 10.0);
 }
 
+// An error is an answer about a state too: "no such inode" for an inode another client removed
+// carries the index it reflects, so this client's caches (dfs-fuse's metadata cache) will not
+// go on showing the inode to it afterwards.
+TEST(RaftTest, AnErrorCarriesTheIndexItReflects) {
+  TestCluster cluster(ThreeMasters());
+  ASSERT_TRUE(cluster.Start().ok());
+  auto client = NewClient(cluster);
+  auto other = NewClient(cluster);
+  auto attr = client->Create(kRootInode, "f", CreateOptions{});
+  ASSERT_TRUE(attr.ok()) << attr.status();
+  const uint64_t seen = client->newest_applied_index();
+  ASSERT_TRUE(other->Remove("/f", false).ok());
+  for (int n = 0; n < 5; ++n) ASSERT_TRUE(other->Create(kRootInode, absl::StrCat("g", n), {}).ok());
+  const uint64_t removed_by_then = other->newest_applied_index();
+  ASSERT_GT(removed_by_then, seen);
+  EXPECT_EQ(client->GetAttr(attr->inode()).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_GE(client->newest_applied_index(), removed_by_then);
+}
+
 TEST(RaftTest, FollowerDownPastASnapshotCatchesUpByInstallSnapshot) {
   ClusterOptions options = ThreeMasters();
   options.extra_master_flags = {"--snapshot_every=50"};
