@@ -285,7 +285,7 @@ void RaftCommandLog::Loop() {
       proposals_made_ += proposals.size();
       ++proposal_batches_;
     }
-    auto now = std::chrono::steady_clock::now();
+    auto now = Clock::now();
     if (now >= next_tick) {
       node_->Tick();
       next_tick += std::chrono::milliseconds(options_.tick_ms);
