@@ -1,7 +1,6 @@
 #include "common/crc32c.h"
 
 #include <algorithm>
-#include <climits>
 
 #include <isa-l/crc.h>
 
@@ -15,7 +14,7 @@ uint32_t Crc32cExtend(uint32_t crc, const void* data, size_t size) {
   auto* p = static_cast<unsigned char*>(const_cast<void*>(data));  // ISA-L does not write it
   uint32_t reg = ~crc;
   while (size > 0) {
-    const size_t n = std::min<size_t>(size, INT_MAX & ~size_t{4095});  // its length is an int
+    const size_t n = std::min<size_t>(size, size_t{1} << 30);  // its length is an int
     reg = crc32_iscsi(p, static_cast<int>(n), reg);
     p += n;
     size -= n;
