@@ -151,12 +151,9 @@ absl::Status ChunkWriter::Recover(const absl::Status& error) {
   }
   sent_ = 0;
   if (attempts_ >= options_.max_attempts_per_chunk || out_of_time) {
-    absl::Status result(error.code(), absl::StrCat("writing a chunk failed ", attempts_,
-                                                   " times; last error: ", error.message()));
-    // Keep the errno (ENOSPC from a full cluster, say) for the caller.
-    error.ForEachPayload(
-        [&](absl::string_view url, const absl::Cord& payload) { result.SetPayload(url, payload); });
-    return result;
+    // Keeps the errno (ENOSPC from a full cluster, say) for the caller.
+    return PrefixMessage(
+        absl::StrCat("writing a chunk failed ", attempts_, " times; last error: "), error);
   }
   allocator_->Pause(attempts_);
   return absl::OkStatus();

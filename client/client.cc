@@ -57,6 +57,11 @@ Client::Client(const ClientOptions& options, uint64_t seed)
       master_(options, seed),
       allocator_(std::make_unique<GrpcChunkAllocator>(&master_, options)) {}
 
+std::optional<Caller> Client::CallerNow() const {
+  const Caller* caller = master_.CallerForThisCall();
+  return caller != nullptr ? std::optional<Caller>(*caller) : std::nullopt;
+}
+
 // ---- Inode-level operations ----
 
 absl::StatusOr<Attr> Client::Lookup(uint64_t parent, absl::string_view name) {
@@ -213,6 +218,33 @@ absl::Status Client::Rename(uint64_t parent, absl::string_view name, uint64_t ne
   DFS_ASSIGN_OR_RETURN(AttrResponse response, master_.Call(&Stub::Rename, std::move(request)));
   TakeDirAttrs(response, parent_attr, new_parent_attr);
   return absl::OkStatus();
+}
+
+absl::StatusOr<Client::BatchAnswer> Client::Batch(std::vector<BatchOp> ops) {
+  BatchRequest request;
+  const size_t count = ops.size();
+  request.mutable_ops()->Reserve(static_cast<int>(count));
+  for (BatchOp& op : ops) *request.add_ops() = std::move(op);
+  DFS_ASSIGN_OR_RETURN(BatchResponse response, master_.Call(&Stub::Batch, std::move(request)));
+  if (static_cast<size_t>(response.results_size()) != count) {
+    return absl::InternalError(absl::StrCat("the master answered a batch of ", count, " ops with ",
+                                            response.results_size(), " results"));
+  }
+  BatchAnswer answer;
+  answer.results.reserve(count);
+  for (const BatchOpResult& result : response.results()) {
+    answer.results.push_back(
+        StatusFromParts(result.code(), result.message(), result.posix_errno()));
+  }
+  answer.index = response.index();
+  answer.dir_attrs.assign(response.dir_attrs().begin(), response.dir_attrs().end());
+  return answer;
+}
+
+absl::StatusOr<ReserveInodesResponse> Client::ReserveInodes(uint32_t count) {
+  ReserveInodesRequest request;
+  request.set_count(count);
+  return master_.Call(&Stub::ReserveInodes, std::move(request));
 }
 
 absl::Status Client::ReleaseOrphan(uint64_t inode) {

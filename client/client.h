@@ -91,6 +91,9 @@ class Client {
   Client& operator=(const Client&) = delete;
 
   const ClientOptions& options() const { return options_; }
+  // The caller a request sent from this thread now carries (client/caller.h); nullopt: none.
+  // For requests built now and sent later, as the ops of a Batch.
+  std::optional<Caller> CallerNow() const;
   // "host:port,host:port" of the configured masters, for messages.
   std::string MastersString() const { return master_.MastersString(); }
 
@@ -135,6 +138,22 @@ class Client {
                       absl::string_view new_name, bool noreplace = false,
                       bool keep_orphan = false, Attr* parent_attr = nullptr,
                       Attr* new_parent_attr = nullptr);
+  // Mkdirs (with reserved inode ids), unlinks, rmdirs and renames applied in order in one Raft
+  // entry (MasterService.Batch), each on its own. The ops' `caller` fields are sent as they are
+  // (see CallerNow), their sessions are ignored. Fails as a whole only if none was applied.
+  struct BatchAnswer {
+    // One per op, in order: OK or that op's error as its single call would return it (with the
+    // errno payload).
+    std::vector<absl::Status> results;
+    // The log index the batch was applied at; not counted in newest_applied_index (see
+    // BatchResponse.index).
+    uint64_t index = 0;
+    // The attributes after the batch of the directories its ops changed (best effort).
+    std::vector<Attr> dir_attrs;
+  };
+  absl::StatusOr<BatchAnswer> Batch(std::vector<BatchOp> ops);
+  // A block of `count` inode ids this client may give its own mkdirs (MkdirRequest.inode).
+  absl::StatusOr<ReserveInodesResponse> ReserveInodes(uint32_t count);
   // Frees an orphan kept by Unlink/Rename with keep_orphan, at the caller's last close. A no-op
   // for an inode that is not an orphan (it was linked again, or already released).
   absl::Status ReleaseOrphan(uint64_t inode);

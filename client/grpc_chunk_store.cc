@@ -81,11 +81,7 @@ class ChunkStream {
 
  private:
   absl::Status Annotate(const absl::Status& status) {
-    absl::Status result(status.code(), absl::StrCat("chunk ", chunk_id_, " via ", address_, ": ",
-                                                    status.message()));
-    status.ForEachPayload(
-        [&](absl::string_view url, const absl::Cord& payload) { result.SetPayload(url, payload); });
-    return result;
+    return PrefixMessage(absl::StrCat("chunk ", chunk_id_, " via ", address_, ": "), status);
   }
 
   const uint64_t chunk_id_;

@@ -97,6 +97,9 @@ class MasterClient {
   // applied, or the state a read reflected); 0 before the first.
   uint64_t newest_applied_index() const { return newest_applied_.load(); }
 
+  // Who a request sent from this thread now acts for (client/caller.h); null for none. Call
+  // puts it in every request type with a `caller` field.
+  const Caller* CallerForThisCall() const;
 
   // The configured masters, comma-separated (for messages).
   std::string MastersString() const;
@@ -110,9 +113,6 @@ class MasterClient {
     uint64_t seq;
   };
   using Attempt = absl::FunctionRef<grpc::Status(MasterService::Stub*, grpc::ClientContext*)>;
-
-  // Who the request being sent acts for (client/caller.h); null for none.
-  const Caller* CallerForThisCall() const;
 
   // The retry loop shared by every RPC.
   absl::Status Run(Attempt attempt);

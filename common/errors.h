@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/cord.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 
 namespace dfs {
@@ -46,6 +47,22 @@ inline absl::Status FsError(int err, absl::string_view message) {
 inline absl::Status WithErrno(absl::Status status, int err) {
   if (!status.ok() && err != 0) status.SetPayload(kErrnoPayloadUrl, absl::Cord(std::to_string(err)));
   return status;
+}
+
+// The status a record of a result stores as its parts (CommandResult, BatchOpResult): canonical
+// `code` (0: OK), `message` and errno `err` (0: none).
+inline absl::Status StatusFromParts(int code, absl::string_view message, int err) {
+  if (code == 0) return absl::OkStatus();
+  return WithErrno(absl::Status(static_cast<absl::StatusCode>(code), message), err);
+}
+
+// `status` with `prefix` before its message; its code and payloads (the errno) are kept.
+inline absl::Status PrefixMessage(absl::string_view prefix, const absl::Status& status) {
+  if (status.ok()) return status;
+  absl::Status result(status.code(), absl::StrCat(prefix, status.message()));
+  status.ForEachPayload(
+      [&](absl::string_view url, const absl::Cord& payload) { result.SetPayload(url, payload); });
+  return result;
 }
 
 // The POSIX errno that best describes `status` (0 for OK): the payload if present, else by code.

@@ -9,7 +9,7 @@
 #include "common/validation.h"
 #include "master/keys.h"
 #include "master/ops.h"
-#include "master/permissions.h"
+#include "common/permissions.h"
 
 namespace dfs {
 namespace {

@@ -8,7 +8,7 @@
 #include "common/logging.h"
 #include "common/status.h"
 #include "common/rpc_security.h"
-#include "master/permissions.h"
+#include "common/permissions.h"
 #include "master/request_validation.h"
 
 namespace dfs {
@@ -17,6 +17,48 @@ namespace {
 constexpr uint64_t kIdBlock = 1024;
 constexpr uint32_t kDefaultReadDirPage = 1000;
 constexpr uint32_t kMaxReadDirPage = 10000;
+
+// The commands of Mkdir, Unlink, Rmdir and Rename, alone or in a Batch (without their caller).
+Command MkdirCommand(const MkdirRequest& request, uint64_t inode) {
+  Command command;
+  MkdirCmd* cmd = command.mutable_mkdir();
+  cmd->set_parent(request.parent());
+  cmd->set_name(request.name());
+  cmd->set_inode(inode);
+  cmd->set_mode(request.mode());
+  cmd->set_uid(request.uid());
+  cmd->set_gid(request.gid());
+  return command;
+}
+
+Command UnlinkCommand(const RemoveRequest& request) {
+  Command command;
+  UnlinkCmd* cmd = command.mutable_unlink();
+  cmd->set_parent(request.parent());
+  cmd->set_name(request.name());
+  cmd->set_keep_orphan(request.keep_orphan());
+  return command;
+}
+
+Command RmdirCommand(const RemoveRequest& request) {
+  Command command;
+  RmdirCmd* cmd = command.mutable_rmdir();
+  cmd->set_parent(request.parent());
+  cmd->set_name(request.name());
+  return command;
+}
+
+Command RenameCommand(const RenameRequest& request) {
+  Command command;
+  RenameCmd* cmd = command.mutable_rename();
+  cmd->set_parent(request.parent());
+  cmd->set_name(request.name());
+  cmd->set_new_parent(request.new_parent());
+  cmd->set_new_name(request.new_name());
+  cmd->set_noreplace(request.noreplace());
+  cmd->set_keep_orphan(request.keep_orphan());
+  return command;
+}
 
 }  // namespace
 
@@ -34,12 +76,14 @@ absl::Status MasterServiceImpl::CheckWritable() {
 std::optional<Caller> MasterServiceImpl::EffectiveCaller(grpc::ServerContext* context,
                                                          const Caller* stated) {
   if (stated == nullptr) return std::nullopt;
+  if (SquashesRoot(context)) return SquashRoot(*stated);
+  return *stated;
+}
+
+bool MasterServiceImpl::SquashesRoot(grpc::ServerContext* context) {
   // Only holders of the client key are squashed: admin tools and nodes are the operators'.
   // An unsecured master cannot tell roles apart and treats every caller as a client.
-  if (ctx_.root_squash && CallerRole(*context).value_or(Role::kClient) == Role::kClient) {
-    return SquashRoot(*stated);
-  }
-  return *stated;
+  return ctx_.root_squash && CallerRole(*context).value_or(Role::kClient) == Role::kClient;
 }
 
 absl::StatusOr<CommandResult> MasterServiceImpl::Run(const Session& session, Command command,
@@ -192,6 +236,7 @@ grpc::Status MasterServiceImpl::StatFs(grpc::ServerContext* context, const Empty
     response->set_live_datanodes(response->live_datanodes() + 1);
   }
   response->set_inodes(ctx_.sm->inode_count());
+  response->set_root_squashed(SquashesRoot(context));
   return grpc::Status::OK;
 }
 
@@ -200,18 +245,28 @@ grpc::Status MasterServiceImpl::StatFs(grpc::ServerContext* context, const Empty
 grpc::Status MasterServiceImpl::Mkdir(grpc::ServerContext* context, const MkdirRequest* request,
                                       AttrResponse* response) {
   if (absl::Status s = ValidateRequest(*request); !s.ok()) return Reply(context, s);
-  absl::StatusOr<uint64_t> inode = inode_ids_.Next();
-  if (!inode.ok()) return Reply(context, inode.status());
-  Command command;
-  MkdirCmd* cmd = command.mutable_mkdir();
-  cmd->set_parent(request->parent());
-  cmd->set_name(request->name());
-  cmd->set_inode(*inode);
-  cmd->set_mode(request->mode());
-  cmd->set_uid(request->uid());
-  cmd->set_gid(request->gid());
-  return RunForAttr(context, request->session(), std::move(command),
+  uint64_t inode = request->inode();  // the client's own, checked when applied
+  if (inode == 0) {
+    absl::StatusOr<uint64_t> next = inode_ids_.Next();
+    if (!next.ok()) return Reply(context, next.status());
+    inode = *next;
+  }
+  return RunForAttr(context, request->session(), MkdirCommand(*request, inode),
                     CallerOf(context, *request), response, request->parent());
+}
+
+grpc::Status MasterServiceImpl::ReserveInodes(grpc::ServerContext* context,
+                                              const ReserveInodesRequest* request,
+                                              ReserveInodesResponse* response) {
+  if (absl::Status s = ValidateRequest(*request); !s.ok()) return Reply(context, s);
+  Command command;
+  command.mutable_reserve_ids()->set_kind(ReserveIdsCmd::KIND_INODE);
+  command.mutable_reserve_ids()->set_count(request->count());
+  absl::StatusOr<CommandResult> result = Run(Session(), std::move(command));
+  if (!result.ok()) return Reply(context, result.status());
+  response->set_first(result->first_id());
+  response->set_count(request->count());
+  return grpc::Status::OK;
 }
 
 grpc::Status MasterServiceImpl::Create(grpc::ServerContext* context, const CreateRequest* request,
@@ -268,38 +323,82 @@ grpc::Status MasterServiceImpl::Link(grpc::ServerContext* context, const LinkReq
 grpc::Status MasterServiceImpl::Unlink(grpc::ServerContext* context, const RemoveRequest* request,
                                        AttrResponse* response) {
   if (absl::Status s = ValidateRequest(*request); !s.ok()) return Reply(context, s);
-  Command command;
-  command.mutable_unlink()->set_parent(request->parent());
-  command.mutable_unlink()->set_name(request->name());
-  command.mutable_unlink()->set_keep_orphan(request->keep_orphan());
-  return RunForAttr(context, request->session(), std::move(command),
+  return RunForAttr(context, request->session(), UnlinkCommand(*request),
                     CallerOf(context, *request), response, request->parent());
 }
 
 grpc::Status MasterServiceImpl::Rmdir(grpc::ServerContext* context, const RemoveRequest* request,
                                       AttrResponse* response) {
   if (absl::Status s = ValidateRequest(*request); !s.ok()) return Reply(context, s);
-  Command command;
-  command.mutable_rmdir()->set_parent(request->parent());
-  command.mutable_rmdir()->set_name(request->name());
-  return RunForAttr(context, request->session(), std::move(command),
+  return RunForAttr(context, request->session(), RmdirCommand(*request),
                     CallerOf(context, *request), response, request->parent());
 }
 
 grpc::Status MasterServiceImpl::Rename(grpc::ServerContext* context, const RenameRequest* request,
                                        AttrResponse* response) {
   if (absl::Status s = ValidateRequest(*request); !s.ok()) return Reply(context, s);
-  Command command;
-  RenameCmd* cmd = command.mutable_rename();
-  cmd->set_parent(request->parent());
-  cmd->set_name(request->name());
-  cmd->set_new_parent(request->new_parent());
-  cmd->set_new_name(request->new_name());
-  cmd->set_noreplace(request->noreplace());
-  cmd->set_keep_orphan(request->keep_orphan());
-  return RunForAttr(context, request->session(), std::move(command),
+  return RunForAttr(context, request->session(), RenameCommand(*request),
                     CallerOf(context, *request), response, request->parent(),
                     request->new_parent());
+}
+
+grpc::Status MasterServiceImpl::Batch(grpc::ServerContext* context, const BatchRequest* request,
+                                      BatchResponse* response) {
+  if (absl::Status s = ValidateRequest(*request); !s.ok()) return Reply(context, s);
+  // Each op's command as its single call would propose it, with that call's caller.
+  auto as_called = [&](Command item, const auto& sub_request) {
+    if (std::optional<Caller> caller = CallerOf(context, sub_request)) {
+      *item.mutable_caller() = *std::move(caller);
+    }
+    return item;
+  };
+  Command command;
+  BatchCmd* batch = command.mutable_batch();
+  batch->mutable_commands()->Reserve(request->ops_size());
+  for (const BatchOp& op : request->ops()) {
+    Command* item = batch->add_commands();
+    switch (op.op_case()) {
+      case BatchOp::kUnlink: *item = as_called(UnlinkCommand(op.unlink()), op.unlink()); break;
+      case BatchOp::kRmdir: *item = as_called(RmdirCommand(op.rmdir()), op.rmdir()); break;
+      case BatchOp::kRename: *item = as_called(RenameCommand(op.rename()), op.rename()); break;
+      case BatchOp::kMkdir:
+        *item = as_called(MkdirCommand(op.mkdir(), op.mkdir().inode()), op.mkdir());
+        break;
+      case BatchOp::OP_NOT_SET: break;  // refused by ValidateRequest
+    }
+  }
+  auto result = Run(request->session(), std::move(command));
+  if (!result.ok()) return Reply(context, result.status());
+  response->mutable_results()->Reserve(result->items_size());
+  std::vector<uint64_t> dirs;
+  for (int i = 0; i < result->items_size(); ++i) {
+    const CommandResult& item = result->items(i);
+    BatchOpResult* out = response->add_results();
+    out->set_code(item.code());
+    out->set_message(item.message());
+    out->set_posix_errno(item.posix_errno());
+    if (item.code() != 0) continue;
+    const BatchOp& op = request->ops(i);
+    switch (op.op_case()) {
+      case BatchOp::kUnlink: dirs.push_back(op.unlink().parent()); break;
+      case BatchOp::kRmdir: dirs.push_back(op.rmdir().parent()); break;
+      case BatchOp::kMkdir: dirs.push_back(op.mkdir().parent()); break;
+      case BatchOp::kRename:
+        dirs.push_back(op.rename().parent());
+        dirs.push_back(op.rename().new_parent());
+        break;
+      case BatchOp::OP_NOT_SET: break;
+    }
+  }
+  response->set_index(result->applied_index());
+  // As RunForAttr's: read after the batch was applied here, at least as new as its changes.
+  std::sort(dirs.begin(), dirs.end());
+  dirs.erase(std::unique(dirs.begin(), dirs.end()), dirs.end());
+  for (uint64_t dir : dirs) {
+    absl::StatusOr<Attr> attr = ctx_.sm->GetAttr(dir);
+    if (attr.ok()) *response->add_dir_attrs() = *std::move(attr);
+  }
+  return grpc::Status::OK;
 }
 
 grpc::Status MasterServiceImpl::ReleaseOrphan(grpc::ServerContext* context,

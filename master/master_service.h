@@ -55,6 +55,9 @@ class MasterServiceImpl final : public MasterService::Service,
   grpc::Status Unlink(grpc::ServerContext*, const RemoveRequest*, AttrResponse*) override;
   grpc::Status Rmdir(grpc::ServerContext*, const RemoveRequest*, AttrResponse*) override;
   grpc::Status Rename(grpc::ServerContext*, const RenameRequest*, AttrResponse*) override;
+  grpc::Status Batch(grpc::ServerContext*, const BatchRequest*, BatchResponse*) override;
+  grpc::Status ReserveInodes(grpc::ServerContext*, const ReserveInodesRequest*,
+                             ReserveInodesResponse*) override;
   grpc::Status ReleaseOrphan(grpc::ServerContext*, const ReleaseOrphanRequest*, Empty*) override;
   grpc::Status SetAttr(grpc::ServerContext*, const SetAttrRequest*, AttrResponse*) override;
   grpc::Status AllocateChunk(grpc::ServerContext*, const AllocateChunkRequest*,
@@ -99,6 +102,8 @@ class MasterServiceImpl final : public MasterService::Service,
   // The caller a request states, root squashed if --root_squash and the call has a client
   // credential; nullopt without one (not checked).
   std::optional<Caller> EffectiveCaller(grpc::ServerContext* context, const Caller* stated);
+  // Whether this call's uid 0 acts as nobody.
+  bool SquashesRoot(grpc::ServerContext* context);
   template <typename Request>
   std::optional<Caller> CallerOf(grpc::ServerContext* context, const Request& request) {
     return EffectiveCaller(context, request.has_caller() ? &request.caller() : nullptr);

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/keycoding.h"
+#include "common/status.h"
 #include "leveldb/write_batch.h"
 
 namespace dfs {
@@ -71,19 +72,53 @@ uint64_t Txn::GetCounter(const std::string& key) {
   return value && value->size() == 8 ? DecodeFixed64BE(*value) : 0;
 }
 
-void Txn::Put(const std::string& key, std::string value) { overlay_[key] = std::move(value); }
+void Txn::Write(const std::string& key, std::optional<std::string> value) {
+  auto [it, inserted] = overlay_.try_emplace(key);
+  if (savepoints_ > 0) {
+    undo_.push_back(Undo{key, !inserted, inserted ? std::nullopt : std::move(it->second)});
+  }
+  it->second = std::move(value);
+}
+
+void Txn::Put(const std::string& key, std::string value) { Write(key, std::move(value)); }
 
 void Txn::PutProto(const std::string& key, const google::protobuf::Message& message) {
-  overlay_[key] = message.SerializeAsString();
+  Write(key, message.SerializeAsString());
 }
 
 void Txn::PutCounter(const std::string& key, uint64_t value) {
   std::string encoded;
   PutFixed64BE(&encoded, value);
-  overlay_[key] = std::move(encoded);
+  Write(key, std::move(encoded));
 }
 
-void Txn::Delete(const std::string& key) { overlay_[key] = std::nullopt; }
+void Txn::Delete(const std::string& key) { Write(key, std::nullopt); }
+
+size_t Txn::Savepoint() {
+  ++savepoints_;
+  return undo_.size();
+}
+
+void Txn::RollbackTo(size_t savepoint) {
+  DFS_CHECK(savepoints_ > 0 && savepoint <= undo_.size());
+  // Newest first, so that a key written several times ends at its value before the first.
+  while (undo_.size() > savepoint) {
+    Undo& undo = undo_.back();
+    if (undo.pending) {
+      overlay_[undo.key] = std::move(undo.value);
+    } else {
+      overlay_.erase(undo.key);
+    }
+    undo_.pop_back();
+  }
+  Release(savepoint);
+}
+
+void Txn::Release(size_t savepoint) {
+  DFS_CHECK(savepoints_ > 0 && savepoint <= undo_.size());
+  // An outer savepoint still needs the inner one's undo records.
+  if (--savepoints_ == 0) undo_.clear();
+}
 
 std::vector<Txn::Entry> Txn::Scan(const std::string& from, const std::string& to, size_t limit) {
   std::vector<Entry> out;
@@ -140,6 +175,7 @@ std::optional<Txn::Entry> Txn::Floor(const std::string& prefix, const std::strin
 }
 
 absl::Status Txn::Commit() {
+  DFS_CHECK(savepoints_ == 0);
   leveldb::WriteBatch batch;
   for (const auto& [key, value] : overlay_) {
     if (value) {

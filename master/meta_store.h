@@ -46,6 +46,11 @@ class MetaStore {
 
 // The mutations of one command: reads see the store as modified so far; nothing reaches the
 // store until Commit(), which writes everything in one atomic WriteBatch.
+//
+// Savepoints let one Txn apply several commands that each succeed or fail on their own
+// (BatchCmd): RollbackTo undoes the writes made since a savepoint. While a savepoint is held,
+// each write records what it replaced in the pending writes (an undo log), so a savepoint costs
+// nothing up front and a rollback costs what was written since it, whatever the size of the Txn.
 class Txn {
  public:
   explicit Txn(MetaStore* store) : store_(store) {}
@@ -71,18 +76,41 @@ class Txn {
   // The entry with the greatest key <= `key` among keys starting with `prefix`, if any.
   std::optional<Entry> Floor(const std::string& prefix, const std::string& key);
 
+  // Holds a savepoint at the pending writes as they are now. Savepoints nest: an inner one is
+  // rolled back or released before an outer one.
+  size_t Savepoint();
+  // Undoes every write made since `savepoint` (reads see what they saw when it was taken) and
+  // releases it.
+  void RollbackTo(size_t savepoint);
+  // Keeps the writes made since `savepoint` and releases it.
+  void Release(size_t savepoint);
+
   // Writes all mutations atomically (without fsync: the command log is the durable record).
+  // No savepoint may be held.
   absl::Status Commit();
 
   // The pending writes, in key order; nullopt marks a delete.
   const std::map<std::string, std::optional<std::string>>& writes() const { return overlay_; }
 
  private:
+  // Sets the pending write of `key` (nullopt: a delete), noting what it replaces while a
+  // savepoint is held.
+  void Write(const std::string& key, std::optional<std::string> value);
+
   MetaStore* store_;
   std::shared_ptr<const leveldb::Snapshot> snapshot_;  // set for a Snapshot view
   leveldb::ReadOptions read_options_;                  // reads through snapshot_ when set
   // Pending writes; nullopt marks a delete.
   std::map<std::string, std::optional<std::string>> overlay_;
+  // What a write replaced in overlay_, for RollbackTo: `pending` false if the key had no pending
+  // write (the rollback erases it), else its pending `value`.
+  struct Undo {
+    std::string key;
+    bool pending;
+    std::optional<std::string> value;
+  };
+  std::vector<Undo> undo_;  // in write order; a savepoint is a position in it
+  size_t savepoints_ = 0;   // held; undo_ is recorded only while some are
 };
 
 // The smallest key greater than every key that starts with `prefix`.

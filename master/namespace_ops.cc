@@ -7,7 +7,7 @@
 #include "common/status.h"
 #include "master/keys.h"
 #include "master/ops.h"
-#include "master/permissions.h"
+#include "common/permissions.h"
 
 namespace dfs {
 namespace {

@@ -5,7 +5,7 @@
 //
 // Called only from the apply thread, with `now_ns` the command's (monotonic) timestamp and
 // `caller` the command's caller (null: not checked), against whom permissions are checked
-// (master/permissions.h) before anything changes.
+// (common/permissions.h) before anything changes.
 #pragma once
 
 #include <cstdint>

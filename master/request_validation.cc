@@ -1,9 +1,11 @@
 #include "master/request_validation.h"
 
 #include <cmath>
+#include <algorithm>
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "common/errors.h"
 #include "common/status.h"
 #include "common/validation.h"
 #include "master/ops.h"
@@ -108,6 +110,34 @@ absl::Status ValidateRequest(const RenameRequest& request) {
   DFS_RETURN_IF_ERROR(ValidateCaller(request.caller()));
   DFS_RETURN_IF_ERROR(ValidateEntry(request.parent(), request.name()));
   return ValidateEntry(request.new_parent(), request.new_name());
+}
+
+absl::Status ValidateRequest(const BatchRequest& request) {
+  if (request.ops().empty()) return absl::InvalidArgumentError("empty batch");
+  DFS_RETURN_IF_ERROR(CheckCount(request.ops_size(), kMaxBatchOps, "batch ops"));
+  for (int i = 0; i < request.ops_size(); ++i) {
+    const BatchOp& op = request.ops(i);
+    absl::Status status;
+    switch (op.op_case()) {
+      case BatchOp::kUnlink: status = ValidateRequest(op.unlink()); break;
+      case BatchOp::kRmdir: status = ValidateRequest(op.rmdir()); break;
+      case BatchOp::kRename: status = ValidateRequest(op.rename()); break;
+      case BatchOp::kMkdir:
+        status = op.mkdir().inode() == 0
+                     ? absl::InvalidArgumentError("a batched mkdir names its inode id")
+                     : ValidateRequest(op.mkdir());
+        break;
+      case BatchOp::OP_NOT_SET: status = absl::InvalidArgumentError("no op set"); break;
+    }
+    if (!status.ok()) return PrefixMessage(absl::StrCat("batch op ", i, ": "), status);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateRequest(const ReserveInodesRequest& request) {
+  if (request.count() == 0) return absl::InvalidArgumentError("count must be at least 1");
+  return CheckCount(static_cast<int>(std::min<uint32_t>(request.count(), kMaxReservedInodes + 1)),
+                    kMaxReservedInodes, "inode ids");
 }
 
 absl::Status ValidateRequest(const ReleaseOrphanRequest& request) {

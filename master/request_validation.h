@@ -28,6 +28,10 @@ inline constexpr int kMaxCheckFiles = 1000;
 inline constexpr int kMaxListedNodes = 1000;
 // Chunks one AllocateChunk may allocate beyond the one asked for (client reservations).
 inline constexpr int kMaxExtraChunks = 64;
+// Ops one Batch may carry (dfs-fuse's write-behind sends at most this many at once).
+inline constexpr int kMaxBatchOps = 1024;
+// Inode ids one ReserveInodes may reserve.
+inline constexpr int kMaxReservedInodes = 4096;
 // A LookupPath path (PATH_MAX) and a bad-replica report's reason (it is logged).
 inline constexpr size_t kMaxPathBytes = 4096;
 inline constexpr size_t kMaxReasonBytes = 4096;
@@ -43,6 +47,9 @@ absl::Status ValidateRequest(const SymlinkRequest& request);
 absl::Status ValidateRequest(const LinkRequest& request);
 absl::Status ValidateRequest(const RemoveRequest& request);
 absl::Status ValidateRequest(const RenameRequest& request);
+// 1..kMaxBatchOps ops, each set and valid as its single call's request (a mkdir with its inode).
+absl::Status ValidateRequest(const BatchRequest& request);
+absl::Status ValidateRequest(const ReserveInodesRequest& request);
 absl::Status ValidateRequest(const ReleaseOrphanRequest& request);
 absl::Status ValidateRequest(const SetAttrRequest& request);
 absl::Status ValidateRequest(const AllocateChunkRequest& request);

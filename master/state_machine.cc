@@ -12,7 +12,7 @@
 #include "master/keys.h"
 #include "master/maintenance_ops.h"
 #include "master/ops.h"
-#include "master/permissions.h"
+#include "common/permissions.h"
 #include "leveldb/write_batch.h"
 #include "common/keycoding.h"
 
@@ -31,6 +31,27 @@ absl::StatusOr<Attr> LookupIn(Txn& txn, uint64_t parent, const std::string& name
   return LoadInode(txn, DecodeFixed64BE(*value));
 }
 
+// Fills `result` with the failure `status` (the inverse of ResultStatus).
+void SetFailure(const absl::Status& status, CommandResult* result) {
+  result->Clear();
+  result->set_code(static_cast<int>(status.code()));
+  result->set_message(std::string(status.message()));
+  result->set_posix_errno(ErrnoOf(status));
+}
+
+// The commands a BatchCmd may hold (see proto/command.proto).
+bool Batchable(const Command& command) {
+  switch (command.op_case()) {
+    case Command::kUnlink:
+    case Command::kRmdir:
+    case Command::kRename:
+    case Command::kMkdir:
+      return true;
+    default:
+      return false;
+  }
+}
+
 }  // namespace
 
 bool BlockedInSafeMode(const Command& command) {
@@ -45,6 +66,7 @@ bool BlockedInSafeMode(const Command& command) {
     case Command::kSetAttr:
     case Command::kCommitWrite:
     case Command::kMergeSwap:
+    case Command::kBatch:  // namespace changes only
       return true;
     case Command::kReserveIds:
     case Command::kDropReplica:
@@ -63,9 +85,7 @@ bool BlockedInSafeMode(const Command& command) {
 absl::Status SafeModeError() { return FsError(EROFS, kSafeModeMessage); }
 
 absl::Status ResultStatus(const CommandResult& result) {
-  if (result.code() == 0) return absl::OkStatus();
-  absl::Status status(static_cast<absl::StatusCode>(result.code()), result.message());
-  return WithErrno(status, result.posix_errno());
+  return StatusFromParts(result.code(), result.message(), result.posix_errno());
 }
 
 StateMachine::StateMachine(std::unique_ptr<MetaStore> store) : store_(std::move(store)) {}
@@ -116,10 +136,7 @@ CommandResult StateMachine::Apply(uint64_t index, const Command& command) {
                               : Dispatch(txn, command, now_ns, &result);
     if (!status.ok()) {
       txn = Txn(store_.get());  // a failed command changes nothing but the bookkeeping below
-      result.Clear();
-      result.set_code(static_cast<int>(status.code()));
-      result.set_message(std::string(status.message()));
-      result.set_posix_errno(ErrnoOf(status));
+      SetFailure(status, &result);
     }
     txn.PutCounter(kLastTimestamp, static_cast<uint64_t>(now_ns));
     result.set_applied_index(index);
@@ -166,9 +183,7 @@ CommandResult StateMachine::ApplyEncoded(uint64_t index, absl::string_view data)
   }
   ApplyNoop(index);
   CommandResult result;
-  result.set_code(static_cast<int>(absl::StatusCode::kInvalidArgument));
-  result.set_message("log entry does not decode as a command");
-  result.set_posix_errno(EINVAL);
+  SetFailure(FsError(EINVAL, "log entry does not decode as a command"), &result);
   return result;
 }
 
@@ -315,9 +330,33 @@ absl::Status StateMachine::Dispatch(Txn& txn, const Command& command, int64_t no
       return ApplySetDecommission(txn, command.set_decommission(), now_ns);
     case Command::kMergeSwap: return ApplyMergeSwap(txn, command.merge_swap(), now_ns);
     case Command::kSetSafeMode: return ApplySetSafeMode(txn, command.set_safe_mode(), now_ns);
+    case Command::kBatch: return ApplyBatch(txn, command.batch(), now_ns, result);
     case Command::OP_NOT_SET: break;
   }
   return FsError(EINVAL, "empty or unknown command");
+}
+
+// Each command in order, in the one Txn, as if applied alone: a failed one is rolled back to
+// where it started and its failure recorded in its item; the batch itself succeeds.
+absl::Status StateMachine::ApplyBatch(Txn& txn, const BatchCmd& batch, int64_t now_ns,
+                                      CommandResult* result) {
+  for (const Command& command : batch.commands()) {
+    CommandResult* item = result->add_items();
+    // Checked before anything runs: no batch is dispatched from here, so none nests.
+    if (!Batchable(command)) {
+      SetFailure(FsError(EINVAL, "only unlink, rmdir, rename and mkdir may be batched"), item);
+      continue;
+    }
+    const size_t savepoint = txn.Savepoint();
+    absl::Status status = Dispatch(txn, command, now_ns, item);
+    if (status.ok()) {
+      txn.Release(savepoint);
+    } else {
+      txn.RollbackTo(savepoint);
+      SetFailure(status, item);
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<Attr> StateMachine::GetAttr(uint64_t inode) {

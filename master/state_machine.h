@@ -79,7 +79,7 @@ class StateMachine {
   absl::Status Restore(uint64_t index, const std::string& data);
 
   // ---- queries of the applied state ----
-  // With a caller, the queries check permissions as Linux would (master/permissions.h): search
+  // With a caller, the queries check permissions as Linux would (common/permissions.h): search
   // on every directory looked into, read on a directory listed or a file whose extents are
   // asked for. A null caller is not checked.
   absl::StatusOr<Attr> GetAttr(uint64_t inode);
@@ -122,6 +122,8 @@ class StateMachine {
  private:
   explicit StateMachine(std::unique_ptr<MetaStore> store);
   absl::Status Dispatch(Txn& txn, const Command& command, int64_t now_ns, CommandResult* result);
+  // Applies a BatchCmd's commands, each on its own, into `result->items`.
+  absl::Status ApplyBatch(Txn& txn, const BatchCmd& batch, int64_t now_ns, CommandResult* result);
 
   std::unique_ptr<MetaStore> store_;
   std::atomic<uint64_t> applied_index_{0};
@@ -137,10 +139,10 @@ Change NamespaceChange(uint64_t index, const Txn& txn);
 absl::Status ResultStatus(const CommandResult& result);
 
 // True for the commands safe mode refuses: every client change to the namespace or to file
-// content (create, mkdir, write commits, rename, unlink, setattr, link, symlink...) and the
-// merger's swaps. Not refused: freeing an orphan at its last close (nothing visible changes, and
-// refusing would leak it), replica bookkeeping (repairs go on), id reservations, decommissioning
-// and safe mode itself.
+// content (create, mkdir, write commits, rename, unlink, setattr, link, symlink, batches...) and
+// the merger's swaps. Not refused: freeing an orphan at its last close (nothing visible changes,
+// and refusing would leak it), replica bookkeeping (repairs go on), id reservations,
+// decommissioning and safe mode itself.
 bool BlockedInSafeMode(const Command& command);
 // FailedPrecondition with EROFS and kSafeModeMessage.
 absl::Status SafeModeError();

@@ -44,6 +44,16 @@ def write(target, name, data):
 # ---- state_machine_fuzz: records of serialized Commands, applied after the base namespace
 # (state_machine_fuzz.cc: inodes 2..8 and chunks 1..3 in use, ids up to 64 reserved).
 
+BATCH_SEED = (
+    'client_id: 9 seq: 1 batch { '
+    'commands { rename { parent: 1 name: "f" new_parent: 2 new_name: "h" } } '
+    'commands { unlink { parent: 1 name: "missing" } } '
+    'commands { unlink { parent: 2 name: "h" } } '
+    'commands { rmdir { parent: 2 name: "e" } } '
+    'commands { rmdir { parent: 1 name: "d" } } '
+    'commands { mkdir { parent: 1 name: "no" inode: 20 mode: 493 } } '
+    'commands { batch { commands { unlink { parent: 1 name: "s" } } } } }')
+
 COMMAND_SEEDS = {
     "namespace": [
         'client_id: 9 seq: 1 timestamp_ns: 50000 mkdir { parent: 2 name: "n" inode: 9 mode: 493 }',
@@ -53,6 +63,9 @@ COMMAND_SEEDS = {
         'client_id: 9 seq: 5 rename { parent: 1 name: "d" new_parent: 3 new_name: "z" }',
         'client_id: 9 seq: 6 rename { parent: 1 name: "y" new_parent: 2 new_name: "g" }',
     ],
+    # One entry of unlinks, rmdirs and renames, each on its own (ENOENT, ENOTEMPTY and two
+    # refused kinds among them), then its retry.
+    "batch": [BATCH_SEED, BATCH_SEED],
     "writes": [
         'client_id: 9 seq: 1 commit_write { inode: 4 offset: 50 length: 100 '
         'extents { file_offset: 0 chunk_id: 4 chunk_offset: 0 length: 100 } '
@@ -192,6 +205,9 @@ MASTER_REQUESTS = [
     (21, "BalanceRequest", "threshold: 0.1"),
     (22, "SafeModeRequest", "action: ENTER"),
     (23, "CheckFilesRequest", "inodes: 4 inodes: 5 all_chunks: true"),
+    (24, "BatchRequest", 'session { client_id: 1 seq: 3 } ops { unlink { parent: 1 name: "a" } } '
+     'ops { rmdir { parent: 1 name: "d" } } '
+     'ops { rename { parent: 1 name: "b" new_parent: 2 new_name: "c" } }'),
 ]
 
 # ---- chunk_reader_fuzz: mode, range count, ranges (3-byte offset, 3-byte length), then a raw

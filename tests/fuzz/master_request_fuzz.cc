@@ -64,7 +64,7 @@ void ExpectNonZero(uint64_t id) {
 }
 
 void RunOne(uint8_t kind, std::string_view bytes) {
-  switch (kind % 24) {
+  switch (kind % 25) {
     case 0: return IfAccepted<LookupRequest>(bytes, [](auto& r) { ExpectName(r.name()); });
     case 1:
       return IfAccepted<LookupPathRequest>(bytes, [](auto& r) {
@@ -139,6 +139,21 @@ void RunOne(uint8_t kind, std::string_view bytes) {
     case 23:
       return IfAccepted<CheckFilesRequest>(bytes, [](auto& r) {
         if (r.inodes_size() > kMaxCheckFiles) Fail("too many files");
+      });
+    case 24:
+      return IfAccepted<BatchRequest>(bytes, [](auto& r) {
+        if (r.ops().empty() || r.ops_size() > kMaxBatchOps) Fail("a batch of a bad size");
+        for (const BatchOp& op : r.ops()) {
+          switch (op.op_case()) {
+            case BatchOp::kUnlink: ExpectName(op.unlink().name()); break;
+            case BatchOp::kRmdir: ExpectName(op.rmdir().name()); break;
+            case BatchOp::kRename:
+              ExpectName(op.rename().name());
+              ExpectName(op.rename().new_name());
+              break;
+            case BatchOp::OP_NOT_SET: Fail("a batch op without an op");
+          }
+        }
       });
   }
 }

@@ -6,8 +6,10 @@
 #include <chrono>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -207,6 +209,69 @@ TEST(RaftTest, AnErrorCarriesTheIndexItReflects) {
   ASSERT_GT(removed_by_then, seen);
   EXPECT_EQ(client->GetAttr(attr->inode()).status().code(), absl::StatusCode::kNotFound);
   EXPECT_GE(client->newest_applied_index(), removed_by_then);
+}
+
+// Client::Batch: unlinks, rmdirs and renames in one entry, in order, each on its own; a failed
+// op gets the error its single call would have, and the others still apply.
+TEST(RaftTest, BatchAppliesEachOpOnItsOwn) {
+  TestCluster cluster(ThreeMasters());
+  ASSERT_TRUE(cluster.Start().ok());
+  auto client = NewClient(cluster);
+  absl::StatusOr<Attr> dir = client->Mkdir(kRootInode, "d", 0755);
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  ASSERT_TRUE(client->Create(dir->inode(), "a", CreateOptions{}).ok());
+  ASSERT_TRUE(client->Mkdir(dir->inode(), "sub", 0755).ok());
+
+  // As dfs-fuse builds them: each op with the caller of the moment it was made.
+  const std::optional<Caller> caller = client->CallerNow();
+  auto remove = [&](const std::string& name) {
+    RemoveRequest request;
+    request.set_parent(dir->inode());
+    request.set_name(name);
+    if (caller) *request.mutable_caller() = *caller;
+    return request;
+  };
+  std::vector<BatchOp> ops(4);
+  RenameRequest* rename = ops[0].mutable_rename();
+  rename->set_parent(dir->inode());
+  rename->set_name("a");
+  rename->set_new_parent(dir->inode());
+  rename->set_new_name("b");
+  if (caller) *rename->mutable_caller() = *caller;
+  *ops[1].mutable_unlink() = remove("missing");
+  *ops[2].mutable_unlink() = remove("b");  // the file the rename before it made
+  *ops[3].mutable_rmdir() = remove("sub");
+
+  const uint64_t seen_before = client->newest_applied_index();
+  absl::StatusOr<Client::BatchAnswer> answer = client->Batch(ops);
+  ASSERT_TRUE(answer.ok()) << answer.status();
+  const std::vector<absl::Status>& results = answer->results;
+  ASSERT_EQ(results.size(), 4u);
+  EXPECT_TRUE(results[0].ok()) << results[0];
+  EXPECT_TRUE(absl::IsNotFound(results[1])) << results[1];
+  EXPECT_EQ(ErrnoOf(results[1]), ENOENT);
+  EXPECT_TRUE(results[2].ok()) << results[2];
+  EXPECT_TRUE(results[3].ok()) << results[3];
+  EXPECT_GT(answer->index, seen_before);
+  // Not counted as a state this client saw (its sender shows its own changes itself).
+  EXPECT_EQ(client->newest_applied_index(), seen_before);
+  // The directory the ops changed, as it is after them.
+  ASSERT_EQ(answer->dir_attrs.size(), 1u);
+  EXPECT_EQ(answer->dir_attrs[0].inode(), dir->inode());
+  EXPECT_EQ(answer->dir_attrs[0].nlink(), 2u);
+
+  for (const char* name : {"a", "b", "sub"}) {
+    EXPECT_TRUE(absl::IsNotFound(client->Lookup(dir->inode(), name).status())) << name;
+  }
+  absl::StatusOr<Attr> after = client->GetAttr(dir->inode());
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->nlink(), 2u);  // "sub" went
+
+  // A batch the master refuses as a whole (an op without a name) applies nothing.
+  std::vector<BatchOp> bad(2);
+  *bad[0].mutable_rmdir() = remove("missing-too");
+  *bad[1].mutable_unlink() = remove("");
+  EXPECT_TRUE(absl::IsInvalidArgument(client->Batch(bad).status()));
 }
 
 TEST(RaftTest, FollowerDownPastASnapshotCatchesUpByInstallSnapshot) {

@@ -62,4 +62,12 @@ std::string ChunkFilePath(const std::string& datanode_dir, uint64_t chunk_id) {
   return absl::StrFormat("%s/chunks/%02x/%016x.chunk", datanode_dir, chunk_id & 0xff, chunk_id);
 }
 
+int SyncDir(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd < 0) return errno;
+  const int err = ::fsync(fd) == 0 ? 0 : errno;
+  ::close(fd);
+  return err;
+}
+
 }  // namespace dfs::testing

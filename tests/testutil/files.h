@@ -1,4 +1,4 @@
-// File helpers for tests: random content, hashes, byte flips, chunk file paths.
+// File helpers for tests: random content, hashes, byte flips, chunk file paths, directory syncs.
 #pragma once
 
 #include <cstdint>
@@ -16,5 +16,8 @@ std::string Sha256(const std::string& path);
 void FlipByte(const std::string& path, uint64_t offset);
 // Where a datanode keeps a chunk (datanode/chunk_store.h's layout).
 std::string ChunkFilePath(const std::string& datanode_dir, uint64_t chunk_id);
+// fsync(2) of a directory: its name changes are durable, and at the master (dfs-fuse answers
+// some before, fuse/write_behind.h). Returns errno, 0 on success.
+int SyncDir(const std::string& path);
 
 }  // namespace dfs::testing

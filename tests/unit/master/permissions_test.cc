@@ -1,5 +1,5 @@
-// The permission rules (master/permissions.h); state_machine_test covers their use in Apply.
-#include "master/permissions.h"
+// The permission rules (common/permissions.h); state_machine_test covers their use in Apply.
+#include "common/permissions.h"
 
 #include <string>
 

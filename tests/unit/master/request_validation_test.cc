@@ -9,6 +9,7 @@
 #include <string>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/errors.h"
 #include "common/grpc_status.h"
@@ -197,6 +198,46 @@ TEST(RequestValidationTest, RepeatedFieldCounts) {
   ExpectInvalid(ValidateRequest(allocate));
 }
 
+TEST(RequestValidationTest, Batches) {
+  BatchRequest batch;
+  ExpectInvalid(ValidateRequest(batch));  // empty
+  RemoveRequest* unlink = batch.add_ops()->mutable_unlink();
+  unlink->set_parent(1);
+  unlink->set_name("a");
+  RemoveRequest* rmdir = batch.add_ops()->mutable_rmdir();
+  rmdir->set_parent(1);
+  rmdir->set_name("d");
+  RenameRequest* rename = batch.add_ops()->mutable_rename();
+  rename->set_parent(1);
+  rename->set_name("b");
+  rename->set_new_parent(1);
+  rename->set_new_name("c");
+  EXPECT_TRUE(ValidateRequest(batch).ok());
+
+  BatchRequest full;
+  for (int i = 0; i < kMaxBatchOps; ++i) *full.add_ops() = batch.ops(i % batch.ops_size());
+  EXPECT_TRUE(ValidateRequest(full).ok());
+  *full.add_ops() = batch.ops(0);  // 1025
+  ExpectInvalid(ValidateRequest(full));
+
+  BatchRequest unset = batch;
+  unset.add_ops();  // no op set
+  ExpectInvalid(ValidateRequest(unset));
+
+  // A sub-request is checked as its single call is, errno included.
+  BatchRequest bad_name = batch;
+  bad_name.mutable_ops(1)->mutable_rmdir()->set_name("..");
+  ExpectInvalid(ValidateRequest(bad_name));
+  bad_name.mutable_ops(2)->mutable_rename()->set_new_name(std::string(256, 'x'));
+  bad_name.mutable_ops(1)->mutable_rmdir()->set_name("d");
+  absl::Status long_name = ValidateRequest(bad_name);
+  ExpectInvalid(long_name, ENAMETOOLONG);
+  EXPECT_TRUE(absl::StartsWith(long_name.message(), "batch op 2: ")) << long_name;
+  BatchRequest no_parent = batch;
+  no_parent.mutable_ops(0)->mutable_unlink()->set_parent(0);
+  ExpectInvalid(ValidateRequest(no_parent));
+}
+
 TEST(RequestValidationTest, IdsAndAddresses) {
   ChunkReplicasRequest replicas;
   ExpectInvalid(ValidateRequest(replicas));  // chunk 0
@@ -310,6 +351,10 @@ TEST_F(MasterRpcValidationTest, RefusesHostileRequests) {
   safe_mode.set_action(static_cast<SafeModeRequest::Action>(9));
   SafeModeResponse mode;
   EXPECT_EQ(Call(admin_.get(), &AdminService::Stub::SafeMode, safe_mode, &mode).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  BatchRequest empty_batch;
+  BatchResponse batched;
+  EXPECT_EQ(Call(master_.get(), &MasterService::Stub::Batch, empty_batch, &batched).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
   CheckFilesRequest check;
   for (int i = 1; i <= kMaxCheckFiles + 1; ++i) check.add_inodes(i);

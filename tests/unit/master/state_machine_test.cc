@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "common/errors.h"
 #include "gtest/gtest.h"
@@ -70,27 +71,47 @@ class StateMachineTest : public ::testing::Test {
     c.mutable_create()->set_exclusive(true);
     return AttrResult(Apply(c));
   }
-  absl::Status Unlink(uint64_t parent, const std::string& name) {
+  static Command UnlinkCommand(uint64_t parent, const std::string& name) {
     Command c;
     c.mutable_unlink()->set_parent(parent);
     c.mutable_unlink()->set_name(name);
-    return ResultStatus(Apply(c));
+    return c;
   }
-  absl::Status Rmdir(uint64_t parent, const std::string& name) {
+  static Command RmdirCommand(uint64_t parent, const std::string& name) {
     Command c;
     c.mutable_rmdir()->set_parent(parent);
     c.mutable_rmdir()->set_name(name);
-    return ResultStatus(Apply(c));
+    return c;
   }
-  absl::Status Rename(uint64_t parent, const std::string& name, uint64_t new_parent,
-                      const std::string& new_name, bool noreplace = false) {
+  static Command RenameCommand(uint64_t parent, const std::string& name, uint64_t new_parent,
+                               const std::string& new_name, bool noreplace = false) {
     Command c;
     c.mutable_rename()->set_parent(parent);
     c.mutable_rename()->set_name(name);
     c.mutable_rename()->set_new_parent(new_parent);
     c.mutable_rename()->set_new_name(new_name);
     c.mutable_rename()->set_noreplace(noreplace);
-    return ResultStatus(Apply(c));
+    return c;
+  }
+  absl::Status Unlink(uint64_t parent, const std::string& name) {
+    return ResultStatus(Apply(UnlinkCommand(parent, name)));
+  }
+  absl::Status Rmdir(uint64_t parent, const std::string& name) {
+    return ResultStatus(Apply(RmdirCommand(parent, name)));
+  }
+  absl::Status Rename(uint64_t parent, const std::string& name, uint64_t new_parent,
+                      const std::string& new_name, bool noreplace = false) {
+    return ResultStatus(Apply(RenameCommand(parent, name, new_parent, new_name, noreplace)));
+  }
+  // A BatchCmd of `commands`, each with caller_ (if set) unless it has a caller of its own, as
+  // the master gives each the caller of its sub-request.
+  Command Batch(std::vector<Command> commands) {
+    Command c;
+    for (Command& command : commands) {
+      if (caller_ && !command.has_caller()) *command.mutable_caller() = *caller_;
+      *c.mutable_batch()->add_commands() = std::move(command);
+    }
+    return c;
   }
 
   // Writes `length` bytes at `offset` as one new chunk of that length.
@@ -674,7 +695,7 @@ TEST_F(StateMachineTest, DecommissionedDatanodesAreListedInOrder) {
   EXPECT_EQ(sm_->DecommissionedDatanodes(), (std::vector<std::string>{"dn-a", "dn-b"}));
 }
 
-// ---- permissions (master/permissions.h): Apply checks the command's caller; a refused
+// ---- permissions (common/permissions.h): Apply checks the command's caller; a refused
 // mutation is EACCES or EPERM and changes nothing but the applied index ----
 
 Caller User(uint32_t uid, uint32_t gid) {
@@ -802,6 +823,172 @@ TEST_F(StateMachineTest, ChangesOfInodesAndEntriesReachTheListener) {
   EXPECT_TRUE(listener.Content().empty());
   EXPECT_EQ(listener.changes[0].index(), sm_->applied_index());
   sm_->SetChangeListener(nullptr);
+}
+
+// ---- batches (BatchCmd): commands applied in order in one entry, each on its own ----
+
+// The errno of each item of a batch's result, 0 for success.
+std::vector<int> ItemErrnos(const CommandResult& result) {
+  std::vector<int> out;
+  for (const CommandResult& item : result.items()) out.push_back(item.posix_errno());
+  return out;
+}
+
+TEST_F(StateMachineTest, BatchAppliesEachCommandOnItsOwnInOrder) {
+  auto d = Mkdir(kRoot, "d");
+  ASSERT_TRUE(d.ok());
+  ASSERT_TRUE(Create(d->inode(), "a").ok());
+  auto full = Mkdir(kRoot, "full");
+  ASSERT_TRUE(full.ok());
+  ASSERT_TRUE(Create(full->inode(), "x").ok());
+  auto empty = Mkdir(kRoot, "empty");
+  ASSERT_TRUE(empty.ok());
+  const Attr root_before = *sm_->GetAttr(kRoot);
+  const Attr full_before = *sm_->GetAttr(full->inode());
+
+  RecordingListener listener;
+  sm_->SetChangeListener(&listener);
+  Command batch = Batch({
+      RenameCommand(d->inode(), "a", d->inode(), "b"),
+      UnlinkCommand(d->inode(), "missing"),  // fails: ENOENT
+      UnlinkCommand(d->inode(), "b"),        // sees the rename before it
+      RmdirCommand(kRoot, "full"),           // fails: ENOTEMPTY
+      RmdirCommand(kRoot, "empty"),
+  });
+  batch.set_client_id(9);
+  batch.set_seq(1);
+  const CommandResult result = Apply(batch);
+  sm_->SetChangeListener(nullptr);
+
+  ASSERT_EQ(result.code(), 0) << result.message();
+  EXPECT_EQ(ItemErrnos(result), (std::vector<int>{0, ENOENT, 0, ENOTEMPTY, 0}));
+  EXPECT_EQ(result.items(1).code(), static_cast<int>(absl::StatusCode::kNotFound));
+  EXPECT_EQ(ErrnoOf(ResultStatus(result.items(3))), ENOTEMPTY);
+  EXPECT_FALSE(result.items(3).message().empty());
+  for (const CommandResult& item : result.items()) EXPECT_EQ(item.applied_index(), 0u);
+
+  // The successful ones took effect, the failed ones changed nothing.
+  EXPECT_EQ(ErrnoOf(sm_->Lookup(d->inode(), "a").status()), ENOENT);
+  EXPECT_EQ(ErrnoOf(sm_->Lookup(d->inode(), "b").status()), ENOENT);
+  EXPECT_EQ(ErrnoOf(sm_->Lookup(kRoot, "empty").status()), ENOENT);
+  EXPECT_TRUE(sm_->Lookup(full->inode(), "x").ok());
+  EXPECT_EQ(sm_->GetAttr(full->inode())->SerializeAsString(), full_before.SerializeAsString());
+  EXPECT_EQ(sm_->GetAttr(kRoot)->nlink(), root_before.nlink() - 1);  // only "empty" went
+
+  // The entry's change names every entry the successful commands changed, and only those.
+  ASSERT_EQ(listener.changes.size(), 1u);
+  const Change& change = listener.changes[0];
+  EXPECT_EQ(change.index(), sm_->applied_index());
+  std::vector<std::string> dirents;
+  for (const DirentChange& dirent : change.dirents()) {
+    dirents.push_back(std::to_string(dirent.parent()) + "/" + dirent.name() + "=" +
+                      std::to_string(dirent.inode()));
+  }
+  std::sort(dirents.begin(), dirents.end());
+  std::vector<std::string> expected = {std::to_string(kRoot) + "/empty=0",
+                                       std::to_string(d->inode()) + "/a=0",
+                                       std::to_string(d->inode()) + "/b=0"};
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(dirents, expected);
+  for (const InodeChange& inode : change.inodes()) EXPECT_NE(inode.inode(), full->inode());
+
+  // A retry of the same command (same session) answers as the first time, changing nothing.
+  const std::string contents = Contents();
+  CommandResult retry = Apply(batch);
+  EXPECT_EQ(retry.SerializeAsString(), result.SerializeAsString());
+  EXPECT_EQ(Contents(), contents);
+}
+
+TEST_F(StateMachineTest, BatchChecksEachCommandsOwnCaller) {
+  auto shared = Mkdir(kRoot, "shared");  // 0755, owned by 0
+  ASSERT_TRUE(shared.ok());
+  ASSERT_TRUE(Create(shared->inode(), "f").ok());
+  ASSERT_TRUE(Create(shared->inode(), "g").ok());
+  const Caller alice = User(1000, 1000);
+  Command alices = UnlinkCommand(shared->inode(), "f");
+  *alices.mutable_caller() = alice;
+  Command roots = UnlinkCommand(shared->inode(), "g");
+  *roots.mutable_caller() = User(0, 0);
+  const CommandResult result = Apply(Batch({alices, roots}));
+  ASSERT_EQ(result.code(), 0) << result.message();
+  EXPECT_EQ(ItemErrnos(result), (std::vector<int>{EACCES, 0}));
+  EXPECT_EQ(result.items(0).code(), static_cast<int>(absl::StatusCode::kPermissionDenied));
+  EXPECT_TRUE(sm_->Lookup(shared->inode(), "f").ok());
+  EXPECT_EQ(ErrnoOf(sm_->Lookup(shared->inode(), "g").status()), ENOENT);
+}
+
+TEST_F(StateMachineTest, BatchHoldsOnlyUnlinkRmdirRenameAndMkdir) {
+  ASSERT_TRUE(Create(kRoot, "f").ok());
+  ASSERT_TRUE(Create(kRoot, "g").ok());
+  Command create;
+  create.mutable_create()->set_parent(kRoot);
+  create.mutable_create()->set_name("c");
+  create.mutable_create()->set_inode(NewInodeId());
+  create.mutable_create()->set_mode(0644);
+  Command safe_mode;
+  safe_mode.mutable_set_safe_mode()->set_on(true);
+  const std::string before = Contents();
+  const CommandResult result = Apply(Batch({
+      create,
+      Batch({UnlinkCommand(kRoot, "f")}),  // nested
+      safe_mode,
+      Command(),  // empty
+      UnlinkCommand(kRoot, "g"),
+  }));
+  ASSERT_EQ(result.code(), 0) << result.message();
+  EXPECT_EQ(ItemErrnos(result), (std::vector<int>{EINVAL, EINVAL, EINVAL, EINVAL, 0}));
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(result.items(i).code(), static_cast<int>(absl::StatusCode::kInvalidArgument));
+  }
+  EXPECT_FALSE(sm_->safe_mode());
+  EXPECT_EQ(ErrnoOf(sm_->Lookup(kRoot, "c").status()), ENOENT);
+  EXPECT_TRUE(sm_->Lookup(kRoot, "f").ok());
+  EXPECT_EQ(ErrnoOf(sm_->Lookup(kRoot, "g").status()), ENOENT);
+  EXPECT_NE(Contents(), before);  // g went
+}
+
+// dfs-fuse's mkdirs sent behind carry an inode id the client reserved: one that was reserved and
+// is free makes the directory; one never reserved, or in use, fails that mkdir alone.
+TEST_F(StateMachineTest, BatchedMkdirsUseReservedIds) {
+  auto mkdir = [](const std::string& name, uint64_t inode) {
+    Command command;
+    command.mutable_mkdir()->set_parent(kRoot);
+    command.mutable_mkdir()->set_name(name);
+    command.mutable_mkdir()->set_inode(inode);
+    command.mutable_mkdir()->set_mode(0755);
+    return command;
+  };
+  const uint64_t id = NewInodeId();
+  const CommandResult result = Apply(Batch({
+      mkdir("d", id),
+      mkdir("e", id),             // in use now
+      mkdir("f", id + 1000000),   // never reserved
+      RmdirCommand(kRoot, "d"),   // sees the mkdir before it
+      mkdir("d", id),             // free again: the state machine keeps no list of freed ids
+  }));                            // (a client uses each reserved id once)
+  ASSERT_EQ(result.code(), 0) << result.message();
+  EXPECT_EQ(ItemErrnos(result), (std::vector<int>{0, EINVAL, EINVAL, 0, 0}));
+  absl::StatusOr<Attr> d = sm_->Lookup(kRoot, "d");
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->inode(), id);
+  EXPECT_EQ(d->type(), FILE_TYPE_DIRECTORY);
+  EXPECT_EQ(ErrnoOf(sm_->Lookup(kRoot, "e").status()), ENOENT);
+  EXPECT_EQ(ErrnoOf(sm_->Lookup(kRoot, "f").status()), ENOENT);
+}
+
+TEST_F(StateMachineTest, BatchIsRefusedWholeInSafeMode) {
+  ASSERT_TRUE(Create(kRoot, "f").ok());
+  Command on;
+  on.mutable_set_safe_mode()->set_on(true);
+  ASSERT_EQ(Apply(on).code(), 0);
+  const std::string before = Contents();
+  const CommandResult result = Apply(Batch({UnlinkCommand(kRoot, "f")}));
+  absl::Status status = ResultStatus(result);
+  EXPECT_EQ(ErrnoOf(status), EROFS);
+  EXPECT_EQ(status.message(), kSafeModeMessage);
+  EXPECT_EQ(result.items_size(), 0);
+  EXPECT_EQ(Contents(), before);
+  EXPECT_TRUE(sm_->Lookup(kRoot, "f").ok());
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-#include "master/permissions.h"
+#include "common/permissions.h"
 
 #include <algorithm>
 

@@ -1,5 +1,6 @@
 // POSIX permission rules of the namespace, in one place: the state machine's Apply (mutations,
-// deterministic on every replica) and the service's read handlers both call these.
+// deterministic on every replica) and the service's read handlers both call these, and dfs-fuse
+// the owner rule for a directory it creates before the master applied the mkdir.
 //
 // The rules are Linux's: uid 0 passes every read/write/search check (but may execute a regular
 // file only if some x bit is set); otherwise the owner's, the group's (primary or supplementary)
