@@ -11,6 +11,7 @@
 #include "common/backoff.h"
 #include "common/errors.h"
 #include "common/logging.h"
+#include "common/permissions.h"
 #include "common/random.h"
 #include "common/status.h"
 #include "common/thread_name.h"
@@ -32,6 +33,8 @@ constexpr int64_t kFeedMaxBackoffMs = 5000;
 // this many entries instead: if that is all of them, the directory's other names are known
 // absent from then on (a create's lookup of a new name needs no round trip).
 constexpr uint32_t kListingForCache = 64;
+// Inode ids reserved at a time for mkdirs sent behind (fuse/write_behind.h).
+constexpr uint32_t kReservedInodes = 1024;
 
 absl::Status CheckName(absl::string_view name) {
   if (name.size() > kMaxNameBytes) return FsError(ENAMETOOLONG, "name longer than 255 bytes");
@@ -224,7 +227,19 @@ FileSystem::FileSystem(Client* client, KernelCache* kernel, const FileSystemOpti
       clock_(clock),
       prefetch_pool_(options.prefetch_threads),
       dir_attrs_(options.dir_attr_reuse_ms, clock),
-      meta_(options.meta_cache, clock) {
+      meta_(options.meta_cache, clock),
+      write_behind_(
+          WriteBehindOptions{
+              .enabled = options.write_behind.enabled && meta_.enabled(),
+              .max_pending = options.write_behind.max_pending,
+              .max_batch = options.write_behind.max_batch},
+          [client](const std::vector<BatchOp>& ops) { return client->Batch(ops); },
+          [this] { return meta_.FeedIndex(); },
+          [this](const std::vector<uint64_t>& dirs) {
+            // The kernel holds what this mount guessed; the master's attributes are here now.
+            if (kernel_ == nullptr) return;
+            for (uint64_t dir : dirs) kernel_->Invalidate(dir, /*data=*/false);
+          }) {
   if (meta_.enabled()) {
     feed_ = std::thread([this] {
       NameThisThread("change-feed");
@@ -411,7 +426,7 @@ absl::Status FileSystem::FlushAll() {
     absl::MutexLock lock(&table_mu_);
     for (auto& [inode, state] : inodes_) states.push_back(state);
   }
-  absl::Status first;
+  absl::Status first = FsyncDir();
   for (auto& state : states) {
     absl::Status status = CommitInode(*state);
     if (first.ok()) first = status;
@@ -419,13 +434,31 @@ absl::Status FileSystem::FlushAll() {
   return first;
 }
 
+absl::Status FileSystem::FsyncDir() {
+  write_behind_.Drain();
+  return write_behind_.TakeError();
+}
+
+Client* FileSystem::Master() {
+  write_behind_.Drain();
+  return client_;
+}
+
+MetaCache::LookupResult FileSystem::KnownName(uint64_t parent, absl::string_view name) {
+  MetaCache::LookupResult own;
+  own.found = write_behind_.Lookup(parent, name, &own.attr);
+  if (own.found != MetaCache::Found::kUnknown) return own;
+  return meta_.Lookup(parent, name, client_->newest_applied_index());
+}
+
 // ---- Names and attributes ----
 
 absl::StatusOr<Attr> FileSystem::LookupAttr(uint64_t parent, absl::string_view name) {
-  if (!meta_.enabled()) return client_->Lookup(parent, name);
-  MetaCache::LookupResult cached = meta_.Lookup(parent, name, client_->newest_applied_index());
+  if (!meta_.enabled()) return Master()->Lookup(parent, name);
+  MetaCache::LookupResult cached = KnownName(parent, name);
   if (cached.found == MetaCache::Found::kPresent) return cached.attr;
   if (cached.found == MetaCache::Found::kAbsent) return FsError(ENOENT, "no such name");
+  write_behind_.Drain();
   const MetaCache::Ticket ticket = meta_.Begin();
   if (cached.listable) {
     absl::StatusOr<ReadDirResponse> page = client_->ReadDirPage(parent, "", kListingForCache);
@@ -462,11 +495,13 @@ absl::StatusOr<Attr> FileSystem::Lookup(uint64_t parent, absl::string_view name)
 
 absl::StatusOr<Attr> FileSystem::GetAttr(uint64_t inode) {
   // The kernel asks for a directory's attributes after each change it sees in it.
+  if (std::optional<Attr> own = write_behind_.DirAttr(inode)) return *std::move(own);
   if (std::optional<Attr> kept = dir_attrs_.Take(inode)) return *std::move(kept);
   Attr attr;
   if (std::optional<Attr> cached = meta_.GetAttr(inode, client_->newest_applied_index())) {
     attr = *std::move(cached);
   } else {
+    write_behind_.Drain();
     const MetaCache::Ticket ticket = meta_.Begin();
     DFS_ASSIGN_OR_RETURN(attr, StaleIfGone(client_->GetAttr(inode)));
     meta_.InsertAttr(ticket, attr);
@@ -481,13 +516,13 @@ absl::StatusOr<Attr> FileSystem::GetAttr(uint64_t inode) {
 absl::StatusOr<Attr> FileSystem::SetAttr(uint64_t inode, const AttrChanges& changes) {
   DirChange change(&dir_attrs_, inode);
   std::shared_ptr<InodeState> state = FindState(inode);
-  if (state == nullptr) return StaleIfGone(client_->SetAttr(inode, changes));
+  if (state == nullptr) return StaleIfGone(Master()->SetAttr(inode, changes));
   // Buffered writes came first, so they are committed first: a truncation must cut them, and
   // times set afterwards (cp -a sets them before close) must not be overwritten by the
   // commit's own mtime. The inode's mutex keeps new writes from slipping in between.
   absl::MutexLock lock(&state->mu);
   DFS_RETURN_IF_ERROR(CommitLocked(*state));
-  absl::StatusOr<Attr> attr = client_->SetAttr(inode, changes);
+  absl::StatusOr<Attr> attr = Master()->SetAttr(inode, changes);
   if (changes.size) state->data_version.fetch_add(1);
   if (!attr.ok()) return StaleIfGone(attr.status());
   AdvancePages(*state, *attr);
@@ -496,7 +531,7 @@ absl::StatusOr<Attr> FileSystem::SetAttr(uint64_t inode, const AttrChanges& chan
 }
 
 absl::StatusOr<std::string> FileSystem::ReadLink(uint64_t inode) {
-  DFS_ASSIGN_OR_RETURN(Attr attr, StaleIfGone(client_->GetAttr(inode)));
+  DFS_ASSIGN_OR_RETURN(Attr attr, StaleIfGone(Master()->GetAttr(inode)));
   if (attr.type() != FILE_TYPE_SYMLINK) return FsError(EINVAL, "not a symbolic link");
   return attr.symlink_target();
 }
@@ -504,10 +539,18 @@ absl::StatusOr<std::string> FileSystem::ReadLink(uint64_t inode) {
 absl::StatusOr<Attr> FileSystem::Mkdir(uint64_t parent, absl::string_view name,
                                        uint32_t mode) {
   DFS_RETURN_IF_ERROR(CheckName(name));
+  if (std::optional<Attr> behind = MkdirBehind(parent, name, mode)) {
+    AddLookup(*behind);
+    return *std::move(behind);
+  }
   DirChange change(&dir_attrs_, parent);
+  Client* master = Master();
+  const MetaCache::Ticket ticket = meta_.Begin();
   DFS_ASSIGN_OR_RETURN(Attr attr,
-                       client_->Mkdir(parent, name, mode & 07777, change.parent_attr()));
+                       master->Mkdir(parent, name, mode & 07777, change.parent_attr()));
   change.Succeeded();
+  // Created empty: its names are all known (an rmdir can then be sent behind).
+  meta_.InsertNewDir(ticket, attr);
   AddLookup(attr);
   return attr;
 }
@@ -516,7 +559,7 @@ absl::StatusOr<Attr> FileSystem::Symlink(uint64_t parent, absl::string_view name
                                          absl::string_view target) {
   DFS_RETURN_IF_ERROR(CheckName(name));
   DirChange change(&dir_attrs_, parent);
-  DFS_ASSIGN_OR_RETURN(Attr attr, client_->Symlink(parent, name, target, change.parent_attr()));
+  DFS_ASSIGN_OR_RETURN(Attr attr, Master()->Symlink(parent, name, target, change.parent_attr()));
   change.Succeeded();
   AddLookup(attr);
   return attr;
@@ -527,7 +570,7 @@ absl::StatusOr<Attr> FileSystem::Link(uint64_t inode, uint64_t new_parent,
   DFS_RETURN_IF_ERROR(CheckName(new_name));
   DirChange change(&dir_attrs_, new_parent);
   DFS_ASSIGN_OR_RETURN(Attr attr,
-                       client_->Link(inode, new_parent, new_name, change.parent_attr()));
+                       Master()->Link(inode, new_parent, new_name, change.parent_attr()));
   change.Succeeded();
   AddLookup(attr);
   if (std::shared_ptr<InodeState> state = FindState(inode)) {
@@ -564,14 +607,197 @@ void FileSystem::ReleaseOrphanIfDue(const std::shared_ptr<InodeState>& state) {
     MaybeDropStateLocked(state->inode);
   }
   // A no-op at the master when the inode kept a link (only one of several names was dropped).
-  absl::Status status = client_->ReleaseOrphan(state->inode);
+  absl::Status status = Master()->ReleaseOrphan(state->inode);
   if (!status.ok()) {
     DFS_LOG(WARNING) << "inode " << state->inode << ": releasing the orphan failed: " << status;
   }
 }
 
+bool FileSystem::OpenHere(uint64_t inode) {
+  absl::MutexLock lock(&table_mu_);
+  auto it = inodes_.find(inode);
+  return it != inodes_.end() && it->second->open_count > 0;
+}
+
+std::optional<Attr> FileSystem::KnownDirAttr(uint64_t dir) {
+  std::optional<Attr> attr = write_behind_.DirAttr(dir);
+  if (!attr) attr = meta_.GetAttr(dir, client_->newest_applied_index());
+  if (!attr) {
+    // Once per directory: the metadata cache keeps what this brings, and the feed keeps it.
+    absl::StatusOr<Attr> fetched = GetAttr(dir);
+    if (!fetched.ok()) return std::nullopt;
+    attr = *std::move(fetched);
+  }
+  return attr;
+}
+
+absl::StatusOr<uint64_t> FileSystem::NextInodeId() {
+  absl::MutexLock lock(&ids_mu_);
+  if (next_id_ == end_id_) {
+    DFS_ASSIGN_OR_RETURN(ReserveInodesResponse block, client_->ReserveInodes(kReservedInodes));
+    next_id_ = block.first();
+    end_id_ = block.first() + block.count();
+  }
+  return next_id_++;
+}
+
+bool FileSystem::SendBehind(BatchOp op, WriteBehind::Effects effects,
+                            std::vector<std::pair<uint64_t, int>> dirs) {
+  const int64_t now_ns = clock_->NowNanos();
+  for (const auto& [dir, nlink_change] : dirs) {
+    std::optional<Attr> attr = KnownDirAttr(dir);
+    if (!attr) return false;
+    // As the master will: the directory was modified now (never earlier than it was).
+    attr->set_mtime_ns(std::max(attr->mtime_ns(), now_ns));
+    attr->set_ctime_ns(std::max(attr->ctime_ns(), now_ns));
+    attr->set_nlink(attr->nlink() + nlink_change);
+    effects.dirs.push_back(*std::move(attr));
+    // An answer kept from an earlier change predates this one.
+    (void)dir_attrs_.Take(dir);
+  }
+  write_behind_.Enqueue(std::move(op), std::move(effects));
+  return true;
+}
+
+Caller FileSystem::AsTheMasterSees(const Caller& caller) {
+  if (caller.uid() != 0) return caller;
+  int squashed = root_squashed_.load();
+  if (squashed < 0) {
+    // Asked once (a StatFs answer says); until then root is taken as squashed, which only
+    // sends more changes to the master at once.
+    absl::StatusOr<StatFsResponse> fs = client_->StatFs();
+    if (fs.ok()) root_squashed_ = squashed = fs->root_squashed() ? 1 : 0;
+  }
+  return squashed == 0 ? caller : SquashRoot(caller);
+}
+
+std::optional<Caller> FileSystem::BehindCaller(
+    const std::function<absl::Status(const Caller&)>& allowed) {
+  std::optional<Caller> caller = client_->CallerNow();
+  if (!caller || !allowed(AsTheMasterSees(*caller)).ok()) return std::nullopt;
+  return caller;
+}
+
+std::optional<Attr> FileSystem::MkdirBehind(uint64_t parent, absl::string_view name,
+                                            uint32_t mode) {
+  if (!write_behind_.enabled() || KnownName(parent, name).found != MetaCache::Found::kAbsent) {
+    return std::nullopt;
+  }
+  const std::optional<Attr> parent_attr = KnownDirAttr(parent);
+  if (!parent_attr) return std::nullopt;
+  std::optional<Caller> caller = BehindCaller(
+      [&](const Caller& as) { return CheckAccess(*parent_attr, &as, kMayWrite | kMayExec); });
+  if (!caller) return std::nullopt;
+  absl::StatusOr<uint64_t> inode = NextInodeId();
+  if (!inode.ok()) return std::nullopt;
+  // The new directory as the master will make it (NewInode), but for its times.
+  const int64_t now_ns = clock_->NowNanos();
+  Attr attr;
+  attr.set_inode(*inode);
+  attr.set_type(FILE_TYPE_DIRECTORY);
+  attr.set_mode(mode & 07777);
+  const Caller owner = AsTheMasterSees(*caller);
+  SetNewOwner(*parent_attr, &owner, 0, 0, &attr);
+  attr.set_nlink(2);
+  attr.set_atime_ns(now_ns);
+  attr.set_mtime_ns(now_ns);
+  attr.set_ctime_ns(now_ns);
+  attr.set_parent(parent);
+  BatchOp op;
+  MkdirRequest* mkdir = op.mutable_mkdir();
+  mkdir->set_parent(parent);
+  mkdir->set_name(std::string(name));
+  mkdir->set_mode(mode & 07777);
+  mkdir->set_inode(*inode);
+  *mkdir->mutable_caller() = *std::move(caller);
+  const MetaCache::Ticket ticket = meta_.Begin();
+  WriteBehind::Effects effects;
+  effects.names.push_back({parent, std::string(name), attr});
+  if (!SendBehind(std::move(op), std::move(effects), {{parent, 1}})) return std::nullopt;
+  // Created empty: its names are all known.
+  meta_.InsertNewDir(ticket, attr);
+  return attr;
+}
+
+bool FileSystem::RemoveBehind(uint64_t parent, absl::string_view name, bool rmdir) {
+  if (!write_behind_.enabled()) return false;
+  const MetaCache::LookupResult victim = KnownName(parent, name);
+  if (victim.found != MetaCache::Found::kPresent ||
+      (victim.attr.type() == FILE_TYPE_DIRECTORY) != rmdir) {
+    return false;
+  }
+  if (rmdir) {
+    // Only a directory known empty: every name in it is known here.
+    if (meta_.IsEmptyDir(victim.attr.inode(), client_->newest_applied_index()) != true ||
+        write_behind_.AddsNamesIn(victim.attr.inode())) {
+      return false;
+    }
+  } else if (victim.attr.nlink() > 1 || OpenHere(victim.attr.inode())) {
+    // A file with another name, or open here, changes in ways only the master's answer tells.
+    return false;
+  }
+  const std::optional<Attr> dir = KnownDirAttr(parent);
+  if (!dir) return false;
+  std::optional<Caller> caller = BehindCaller(
+      [&](const Caller& as) { return CheckRemoveEntry(*dir, victim.attr, &as); });
+  if (!caller) return false;
+  BatchOp op;
+  RemoveRequest* remove = rmdir ? op.mutable_rmdir() : op.mutable_unlink();
+  remove->set_parent(parent);
+  remove->set_name(std::string(name));
+  *remove->mutable_caller() = *std::move(caller);
+  WriteBehind::Effects effects;
+  effects.names.push_back({parent, std::string(name), std::nullopt});
+  return SendBehind(std::move(op), std::move(effects), {{parent, rmdir ? -1 : 0}});
+}
+
+bool FileSystem::RenameBehind(uint64_t parent, absl::string_view name, uint64_t new_parent,
+                              absl::string_view new_name, bool noreplace) {
+  if (!write_behind_.enabled() || (parent == new_parent && name == new_name)) return false;
+  MetaCache::LookupResult source = KnownName(parent, name);
+  if (source.found != MetaCache::Found::kPresent) return false;
+  const bool is_dir = source.attr.type() == FILE_TYPE_DIRECTORY;
+  // Moving a directory elsewhere needs the master's check that it does not go into itself.
+  if (is_dir && parent != new_parent) return false;
+  const MetaCache::LookupResult target = KnownName(new_parent, new_name);
+  if (target.found == MetaCache::Found::kUnknown) return false;
+  if (target.found == MetaCache::Found::kPresent &&
+      (noreplace || is_dir || target.attr.type() == FILE_TYPE_DIRECTORY ||
+       target.attr.inode() == source.attr.inode() || target.attr.nlink() > 1 ||
+       OpenHere(target.attr.inode()))) {
+    return false;
+  }
+  const std::optional<Attr> from = KnownDirAttr(parent);
+  const std::optional<Attr> to = KnownDirAttr(new_parent);
+  if (!from || !to) return false;
+  std::optional<Caller> caller = BehindCaller([&](const Caller& as) -> absl::Status {
+    DFS_RETURN_IF_ERROR(CheckRemoveEntry(*from, source.attr, &as));
+    DFS_RETURN_IF_ERROR(CheckAccess(*to, &as, kMayWrite | kMayExec));
+    if (target.found != MetaCache::Found::kPresent) return absl::OkStatus();
+    return CheckRemoveEntry(*to, target.attr, &as);
+  });
+  if (!caller) return false;
+  BatchOp op;
+  RenameRequest* rename = op.mutable_rename();
+  rename->set_parent(parent);
+  rename->set_name(std::string(name));
+  rename->set_new_parent(new_parent);
+  rename->set_new_name(std::string(new_name));
+  rename->set_noreplace(noreplace);
+  *rename->mutable_caller() = *std::move(caller);
+  Attr moved = std::move(source.attr);
+  moved.set_ctime_ns(std::max(moved.ctime_ns(), clock_->NowNanos()));
+  WriteBehind::Effects effects;
+  effects.names.push_back({parent, std::string(name), std::nullopt});
+  effects.names.push_back({new_parent, std::string(new_name), std::move(moved)});
+  std::vector<std::pair<uint64_t, int>> dirs = {{parent, 0}};
+  if (new_parent != parent) dirs.emplace_back(new_parent, 0);
+  return SendBehind(std::move(op), std::move(effects), std::move(dirs));
+}
+
 absl::Status FileSystem::Unlink(uint64_t parent, absl::string_view name) {
   DFS_RETURN_IF_ERROR(CheckName(name));
+  if (RemoveBehind(parent, name, /*rmdir=*/false)) return absl::OkStatus();
   DirChange change(&dir_attrs_, parent);
   std::shared_ptr<InodeState> open_victim;
   // Only a file open here needs keeping; with nothing open the extra lookup is skipped.
@@ -579,8 +805,8 @@ absl::Status FileSystem::Unlink(uint64_t parent, absl::string_view name) {
     DFS_ASSIGN_OR_RETURN(Attr victim, LookupAttr(parent, name));
     open_victim = BeginDropLink(victim.inode());
   }
-  absl::Status status = client_->Unlink(parent, name, /*keep_orphan=*/open_victim != nullptr,
-                                        change.parent_attr());
+  absl::Status status = Master()->Unlink(parent, name, /*keep_orphan=*/open_victim != nullptr,
+                                         change.parent_attr());
   if (open_victim) EndDropLink(open_victim);
   if (status.ok()) change.Succeeded();
   return status;
@@ -588,8 +814,9 @@ absl::Status FileSystem::Unlink(uint64_t parent, absl::string_view name) {
 
 absl::Status FileSystem::Rmdir(uint64_t parent, absl::string_view name) {
   DFS_RETURN_IF_ERROR(CheckName(name));
+  if (RemoveBehind(parent, name, /*rmdir=*/true)) return absl::OkStatus();
   DirChange change(&dir_attrs_, parent);
-  DFS_RETURN_IF_ERROR(client_->Rmdir(parent, name, change.parent_attr()));
+  DFS_RETURN_IF_ERROR(Master()->Rmdir(parent, name, change.parent_attr()));
   change.Succeeded();
   return absl::OkStatus();
 }
@@ -598,6 +825,7 @@ absl::Status FileSystem::Rename(uint64_t parent, absl::string_view name, uint64_
                                 absl::string_view new_name, bool noreplace) {
   DFS_RETURN_IF_ERROR(CheckName(name));
   DFS_RETURN_IF_ERROR(CheckName(new_name));
+  if (RenameBehind(parent, name, new_parent, new_name, noreplace)) return absl::OkStatus();
   DirChange from(&dir_attrs_, parent);
   // Two changes of one directory would overlap and keep nothing.
   std::optional<DirChange> to;
@@ -611,9 +839,9 @@ absl::Status FileSystem::Rename(uint64_t parent, absl::string_view name, uint64_
       return victim.status();
     }
   }
-  absl::Status status = client_->Rename(parent, name, new_parent, new_name, noreplace,
-                                        /*keep_orphan=*/open_victim != nullptr,
-                                        from.parent_attr(), to ? to->parent_attr() : nullptr);
+  absl::Status status = Master()->Rename(parent, name, new_parent, new_name, noreplace,
+                                         /*keep_orphan=*/open_victim != nullptr,
+                                         from.parent_attr(), to ? to->parent_attr() : nullptr);
   if (open_victim) EndDropLink(open_victim);
   if (status.ok()) {
     from.Succeeded();
@@ -622,7 +850,7 @@ absl::Status FileSystem::Rename(uint64_t parent, absl::string_view name, uint64_
   return status;
 }
 
-absl::StatusOr<StatFsResponse> FileSystem::StatFs() { return client_->StatFs(); }
+absl::StatusOr<StatFsResponse> FileSystem::StatFs() { return Master()->StatFs(); }
 
 // ---- Files ----
 
@@ -640,7 +868,7 @@ absl::StatusOr<FileSystem::Opened> FileSystem::OpenAttr(const Attr& fresh, int f
       DFS_RETURN_IF_ERROR(CommitLocked(*state));
       AttrChanges changes;
       changes.size = 0;
-      absl::StatusOr<Attr> truncated_attr = client_->SetAttr(attr.inode(), changes);
+      absl::StatusOr<Attr> truncated_attr = Master()->SetAttr(attr.inode(), changes);
       state->data_version.fetch_add(1);
       if (!truncated_attr.ok()) return StaleIfGone(truncated_attr.status());
       attr = *truncated_attr;
@@ -680,7 +908,7 @@ absl::StatusOr<FileSystem::Opened> FileSystem::OpenAttr(const Attr& fresh, int f
 
 absl::StatusOr<FileSystem::Opened> FileSystem::Open(uint64_t inode, int flags) {
   if ((flags & O_ACCMODE) == O_WRONLY || (flags & O_TRUNC)) {
-    DFS_ASSIGN_OR_RETURN(Attr attr, StaleIfGone(client_->GetAttr(inode)));
+    DFS_ASSIGN_OR_RETURN(Attr attr, StaleIfGone(Master()->GetAttr(inode)));
     return OpenAttr(attr, flags, /*created=*/false, nullptr);
   }
   // A reader will want the first extents anyway: one RPC gives them with the fresh attributes
@@ -689,13 +917,13 @@ absl::StatusOr<FileSystem::Opened> FileSystem::Open(uint64_t inode, int flags) {
   std::shared_ptr<InodeState> state = FindState(inode);
   seed.version = state != nullptr ? state->data_version.load() : kInitialDataVersion;
   absl::StatusOr<GetExtentsResponse> extents =
-      client_->GetExtents(inode, 0, options_.extent_window_bytes);
+      Master()->GetExtents(inode, 0, options_.extent_window_bytes);
   if (!extents.ok() && !absl::IsFailedPrecondition(extents.status())) {
     return StaleIfGone(extents.status());
   }
   if (!extents.ok()) {
     // Not a regular file: let OpenAttr say what it is.
-    DFS_ASSIGN_OR_RETURN(Attr attr, StaleIfGone(client_->GetAttr(inode)));
+    DFS_ASSIGN_OR_RETURN(Attr attr, StaleIfGone(Master()->GetAttr(inode)));
     return OpenAttr(attr, flags, /*created=*/false, nullptr);
   }
   Attr attr = extents->attr();
@@ -710,7 +938,7 @@ absl::StatusOr<FileSystem::Opened> FileSystem::Create(uint64_t parent, absl::str
   create.mode = mode & 07777;
   create.exclusive = (flags & O_EXCL) != 0;
   DirChange change(&dir_attrs_, parent);
-  DFS_ASSIGN_OR_RETURN(Attr attr, client_->Create(parent, name, create, /*content=*/{},
+  DFS_ASSIGN_OR_RETURN(Attr attr, Master()->Create(parent, name, create, /*content=*/{},
                                                   change.parent_attr()));
   // Without O_EXCL an existing file may have been opened: then the directory did not change,
   // but what the master sent is still its attributes after the call.
@@ -770,8 +998,11 @@ absl::Status FileSystem::Flush(FileHandle* handle) {
 
 absl::Status FileSystem::Fsync(FileHandle* handle) {
   // A commit is durable when it returns: the chunk pipeline acknowledged only after every
-  // replica synced, and the master persisted the command before answering.
-  return Flush(handle);
+  // replica synced, and the master persisted the command before answering. The namespace
+  // changes answered before are made durable too (as a journaling file system's fsync does).
+  absl::Status status = Flush(handle);
+  absl::Status names = FsyncDir();
+  return status.ok() ? names : status;
 }
 
 void FileSystem::Release(FileHandle* handle) {
@@ -807,7 +1038,7 @@ absl::Status FileSystem::ReadDir(
     // A listing from the start (opendir or rewinddir) is read afresh.
     handle->entries.clear();
     handle->complete = false;
-    DFS_ASSIGN_OR_RETURN(Attr self, client_->GetAttr(handle->inode));
+    DFS_ASSIGN_OR_RETURN(Attr self, Master()->GetAttr(handle->inode));
     if (self.type() != FILE_TYPE_DIRECTORY) return FsError(ENOTDIR, "not a directory");
     DirEntry dot;
     dot.set_name(".");
@@ -823,7 +1054,7 @@ absl::Status FileSystem::ReadDir(
   for (uint64_t i = offset;; ++i) {
     while (i >= handle->entries.size() && !handle->complete) {
       std::string after = handle->entries.size() > 2 ? handle->entries.back().name() : "";
-      DFS_ASSIGN_OR_RETURN(ReadDirResponse page, client_->ReadDirPage(handle->inode, after));
+      DFS_ASSIGN_OR_RETURN(ReadDirResponse page, Master()->ReadDirPage(handle->inode, after));
       for (DirEntry& entry : *page.mutable_entries()) {
         if (std::shared_ptr<InodeState> state = FindState(entry.attr().inode())) {
           absl::MutexLock state_lock(&state->mu);

@@ -53,6 +53,7 @@
 #include "fuse/file_reader.h"
 #include "fuse/meta_cache.h"
 #include "fuse/thread_pool.h"
+#include "fuse/write_behind.h"
 #include "fuse/write_buffer.h"
 
 namespace dfs::fuse {
@@ -76,6 +77,9 @@ struct FileSystemOptions {
   // lookups and getattrs; grace_ms 0 turns it off. Only with the kernel checking permissions
   // (default_permissions): the master's checks of a lookup are skipped on a hit.
   MetaCacheOptions meta_cache;
+  // Mkdirs, unlinks, rmdirs and renames whose outcome this mount knows are answered at once and
+  // sent to the master behind (fuse/write_behind.h); only with the metadata cache on.
+  WriteBehindOptions write_behind;
 };
 
 // Tells the kernel to forget what it caches about an inode. Implementations must not wait for
@@ -122,6 +126,9 @@ class FileSystem {
   absl::Status Rename(uint64_t parent, absl::string_view name, uint64_t new_parent,
                       absl::string_view new_name, bool noreplace);
   absl::StatusOr<StatFsResponse> StatFs();
+  // fsyncdir(2): every namespace change this mount answered is committed; reports one that
+  // failed at the master since the last fsync or fsyncdir.
+  absl::Status FsyncDir();
 
   // ---- Files ----
   struct Opened {
@@ -169,6 +176,7 @@ class FileSystem {
   // Commits every pending write (at unmount).
   absl::Status FlushAll();
   MetaCache::Stats meta_cache_stats() { return meta_.stats(); }
+  WriteBehind::Stats write_behind_stats() { return write_behind_.stats(); }
 
  private:
   struct InodeState;
@@ -176,6 +184,34 @@ class FileSystem {
 
   // The master's answer to a lookup, through the metadata cache; not counted as a kernel lookup.
   absl::StatusOr<Attr> LookupAttr(uint64_t parent, absl::string_view name);
+  // The client, once every namespace change this mount answered before is at the master: what
+  // is asked then reflects them (fuse/write_behind.h).
+  Client* Master();
+  // What this mount knows of a name without asking the master: its own queued changes, then the
+  // metadata cache.
+  MetaCache::LookupResult KnownName(uint64_t parent, absl::string_view name);
+  // Whether an inode is open here (an unlink must then keep it as an orphan).
+  bool OpenHere(uint64_t inode);
+  // Queues `op` behind if `dirs` (the directories it changes, with the change of each one's link
+  // count) have known attributes; false: do it now.
+  bool SendBehind(BatchOp op, WriteBehind::Effects effects,
+                  std::vector<std::pair<uint64_t, int>> dirs);
+  // A directory's attributes as this mount knows them (its own queued changes, the metadata
+  // cache), else as the master says; nullopt if it cannot say.
+  std::optional<Attr> KnownDirAttr(uint64_t dir);
+  // `caller` as the master takes it: root squashed if it squashes this mount's root.
+  Caller AsTheMasterSees(const Caller& caller);
+  // The caller of this request, if the master's permission rules (common/permissions.h), applied
+  // as the master will, let it do what `allowed` checks: the change can be sent behind.
+  std::optional<Caller> BehindCaller(const std::function<absl::Status(const Caller&)>& allowed);
+  // An inode id for a mkdir sent behind, from a block reserved at the master.
+  absl::StatusOr<uint64_t> NextInodeId();
+  // Mkdir, Unlink, Rmdir and Rename behind the caller's back, where the outcome is known here
+  // (MkdirBehind: the new directory's attributes).
+  std::optional<Attr> MkdirBehind(uint64_t parent, absl::string_view name, uint32_t mode);
+  bool RemoveBehind(uint64_t parent, absl::string_view name, bool rmdir);
+  bool RenameBehind(uint64_t parent, absl::string_view name, uint64_t new_parent,
+                    absl::string_view new_name, bool noreplace);
   // Follows the change feed into meta_ until feed_stop_ (its own thread).
   void RunFeed();
   void StopFeed();
@@ -216,6 +252,12 @@ class FileSystem {
   ThreadPool prefetch_pool_;
   DirAttrCache dir_attrs_;
   MetaCache meta_;
+  WriteBehind write_behind_;  // after meta_: sends what is queued before meta_ goes
+
+  absl::Mutex ids_mu_;  // reserved inode ids [next_id_, end_id_)
+  uint64_t next_id_ ABSL_GUARDED_BY(ids_mu_) = 0;
+  uint64_t end_id_ ABSL_GUARDED_BY(ids_mu_) = 0;
+  std::atomic<int> root_squashed_{-1};  // StatFsResponse.root_squashed; -1: not asked yet
 
   absl::Mutex feed_mu_;
   bool feed_stop_ ABSL_GUARDED_BY(feed_mu_) = false;

@@ -469,8 +469,7 @@ void OpReleasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
 }
 
 void OpFsyncdir(fuse_req_t req, fuse_ino_t, int, fuse_file_info*) {
-  // Directory changes are committed by the master before they are answered.
-  fuse_reply_err(req, 0);
+  ReplyStatus(req, FsOf(req).FsyncDir());
 }
 
 void OpStatfs(fuse_req_t req, fuse_ino_t) {
@@ -740,6 +739,7 @@ int RunFuse(const FuseOptions& options) {
                                 static_cast<int64_t>(1000 * std::min(options.attr_timeout_s,
                                                                      options.entry_timeout_s)))
             : 0;
+    fs_options.write_behind.enabled = options.write_behind;
     server->invalidator.Start(session);
     server->fs =
         std::make_unique<FileSystem>(server->client.get(), &server->invalidator, fs_options);
@@ -757,6 +757,19 @@ int RunFuse(const FuseOptions& options) {
       out->AddGauge("dfs_fuse_meta_cache_entries", "Names and attributes kept.", stats.entries);
       out->AddGauge("dfs_fuse_meta_cache_usable",
                     "1 while the change feed is connected and confirmed.", stats.usable ? 1 : 0);
+      const WriteBehind::Stats behind = fs->write_behind_stats();
+      out->AddCounter("dfs_fuse_write_behind_ops_total",
+                      "Mkdirs, unlinks, rmdirs and renames answered at once and sent to the master after.",
+                      behind.queued);
+      out->AddCounter("dfs_fuse_write_behind_batches_total",
+                      "Batches of such changes sent to the master.", behind.batches);
+      out->AddCounter("dfs_fuse_write_behind_failed_total",
+                      "Changes answered at once that the master then refused (reported by the "
+                      "next fsync or fsyncdir).",
+                      behind.failed);
+      out->AddCounter("dfs_fuse_write_behind_drains_total",
+                      "Requests that waited for changes sent behind to reach the master.",
+                      behind.drains);
     });
     if (options.kernel_readahead_kb > 0) {
       std::thread(TuneKernelReadahead, options.mountpoint, options.kernel_readahead_kb).detach();

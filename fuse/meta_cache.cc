@@ -160,6 +160,11 @@ void MetaCache::InsertListing(const Ticket& ticket, uint64_t dir,
   LimitLocked();
 }
 
+void MetaCache::InsertNewDir(const Ticket& ticket, const Attr& attr) {
+  InsertListing(ticket, attr.inode(), {});
+  InsertAttr(ticket, attr);
+}
+
 void MetaCache::MarkLarge(uint64_t dir) {
   absl::MutexLock lock(&mu_);
   if (connected_) dirs_[dir].large = true;
@@ -205,6 +210,23 @@ std::optional<Attr> MetaCache::GetAttr(uint64_t inode, uint64_t own_index) {
   }
   ++stats_.hits;
   return attr->second;
+}
+
+std::optional<bool> MetaCache::IsEmptyDir(uint64_t dir, uint64_t own_index) {
+  absl::MutexLock lock(&mu_);
+  if (!UsableLocked(own_index)) return std::nullopt;
+  auto it = dirs_.find(dir);
+  if (it == dirs_.end() || !it->second.complete) return std::nullopt;
+  for (const auto& [name, inode] : it->second.names) {
+    if (inode != 0) return false;
+  }
+  return true;
+}
+
+std::optional<uint64_t> MetaCache::FeedIndex() {
+  absl::MutexLock lock(&mu_);
+  if (!UsableLocked(0)) return std::nullopt;
+  return feed_index_;
 }
 
 MetaCache::Stats MetaCache::stats() {

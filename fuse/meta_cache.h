@@ -78,6 +78,8 @@ class MetaCache {
   void InsertAttr(const Ticket& ticket, const Attr& attr);
   // Every entry of directory `dir`.
   void InsertListing(const Ticket& ticket, uint64_t dir, const std::vector<DirEntry>& entries);
+  // A directory this mount just created (`attr`): empty, so complete.
+  void InsertNewDir(const Ticket& ticket, const Attr& attr);
   // `dir` is too large to be listed for completeness (Lookup is asked instead).
   void MarkLarge(uint64_t dir);
 
@@ -91,6 +93,10 @@ class MetaCache {
   };
   LookupResult Lookup(uint64_t parent, absl::string_view name, uint64_t own_index);
   std::optional<Attr> GetAttr(uint64_t inode, uint64_t own_index);
+  // Whether directory `dir` is known to have no entries (nullopt: not known).
+  std::optional<bool> IsEmptyDir(uint64_t dir, uint64_t own_index);
+  // The index the feed has delivered up to, while the cache is usable (for own_index 0).
+  std::optional<uint64_t> FeedIndex();
 
   struct Stats {
     uint64_t hits = 0;

@@ -91,6 +91,13 @@ const std::vector<ValueOption>& ValueOptions() {
        [](const std::string& flag, const std::string& v, FuseOptions* o) {
          return ParsePositive<int64_t>(flag, v, 0, 60000, &o->meta_cache_grace_ms);
        }},
+      {"write_behind",
+       [](const std::string& flag, const std::string& v, FuseOptions* o) {
+         int on;
+         absl::Status s = ParsePositive<int>(flag, v, 0, 1, &on);
+         if (s.ok()) o->write_behind = on == 1;
+         return s;
+       }},
       {"kernel_readahead_kb",
        [](const std::string& flag, const std::string& v, FuseOptions* o) {
          return ParsePositive<uint32_t>(flag, v, 0, 1 << 20, &o->kernel_readahead_kb);
@@ -254,6 +261,11 @@ std::string FuseUsage() {
       "                              confirmed less than MS ago (default ",
       d.meta_cache_grace_ms,
       "; at most the attribute and entry timeouts; 0 turns it off)\n"
+      "  --write_behind 0|1          answer mkdirs, unlinks, rmdirs and renames whose outcome\n"
+      "                              dfs-fuse knows at once and commit them in batches after;\n"
+      "                              durable at fsync/fsyncdir (default ",
+      d.write_behind ? 1 : 0,
+      ")\n"
       "  --kernel_readahead_kb N     the kernel's readahead for this mount, set when running as\n"
       "                              root; 0 keeps the kernel default (default ",
       d.kernel_readahead_kb,

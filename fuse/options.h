@@ -43,6 +43,10 @@ struct FuseOptions {
   // attribute and entry timeouts (0 there: off too). Off with -o no_default_permissions (the
   // master would have to check each lookup).
   int64_t meta_cache_grace_ms = 500;
+  // Mkdirs, unlinks, rmdirs and renames whose outcome this mount knows are answered at once and
+  // committed in batches behind (fuse/write_behind.h); durable at fsync/fsyncdir. Needs the
+  // metadata cache.
+  bool write_behind = true;
   // The kernel's own readahead for this mount (the bdi's read_ahead_kb), set after mounting when
   // running as root; 0 leaves the kernel default (128 KiB).
   uint32_t kernel_readahead_kb = 4096;

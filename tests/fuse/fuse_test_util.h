@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "tests/testutil/cluster.h"
+#include "tests/testutil/files.h"
 #include "tests/testutil/mount.h"
 
 namespace dfs::testing {

@@ -225,9 +225,11 @@ TEST_F(PosixTest, Rename) {
 }
 
 // The kernel asks for a directory's attributes right after every change it sees in it, and
-// dfs-fuse answers from what the change's own reply carried (fuse/dir_attr_cache.h): what stat
-// shows next must be the master's attributes after the change, for both directories of a
-// rename, and for unlink, rmdir and link as for mkdir and create.
+// dfs-fuse answers from what the change's own reply carried (fuse/dir_attr_cache.h), or for a
+// change it answered before the master applied it (fuse/write_behind.h) from its own guess until
+// the master's answer replaces it: what stat shows once the change is durable (fsyncdir) must be
+// the master's attributes after the change, for both directories of a rename, and for unlink,
+// rmdir and link as for mkdir and create.
 TEST_F(PosixTest, ParentAttributesAfterEachChangeAreTheMasters) {
   ASSERT_EQ(::mkdir(P("src").c_str(), 0755), 0);
   ASSERT_EQ(::mkdir(P("dst").c_str(), 0755), 0);
@@ -240,13 +242,22 @@ TEST_F(PosixTest, ParentAttributesAfterEachChangeAreTheMasters) {
   // stat before the change), and returns it.
   auto changed = [&](const std::string& dir, const struct stat& before, const std::string& what) {
     SCOPED_TRACE(what + ", directory " + dir);
-    struct stat st = Stat(P(dir));
-    grpc::ClientContext context;
-    GetAttrRequest request;
-    request.set_inode(st.st_ino);
+    EXPECT_EQ(SyncDir(P(dir)), 0);
+    // The kernel is told to drop a guess once the master's attributes replaced it; it may ask
+    // again only a moment later (at the latest after its 1 s attribute timeout).
+    struct stat st;
     AttrResponse truth;
-    grpc::Status status = cluster_->master()->GetAttr(&context, request, &truth);
-    EXPECT_TRUE(status.ok()) << status.error_message();
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+    do {
+      st = Stat(P(dir));
+      grpc::ClientContext context;
+      GetAttrRequest request;
+      request.set_inode(st.st_ino);
+      grpc::Status status = cluster_->master()->GetAttr(&context, request, &truth);
+      EXPECT_TRUE(status.ok()) << status.error_message();
+      if (Nanos(st.st_mtim) == truth.attr().mtime_ns()) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    } while (std::chrono::steady_clock::now() < deadline);
     EXPECT_EQ(Nanos(st.st_mtim), truth.attr().mtime_ns());
     EXPECT_EQ(Nanos(st.st_ctim), truth.attr().ctime_ns());
     EXPECT_EQ(st.st_nlink, truth.attr().nlink());
@@ -283,7 +294,49 @@ TEST_F(PosixTest, ParentAttributesAfterEachChangeAreTheMasters) {
   EXPECT_EQ(dst.st_nlink, dst_links + 1);
 }
 
-// ... and those getattrs cost no master round trip.
+// mkdir, unlink, rmdir and rename whose outcome the mount knows are answered before the master
+// applies them (fuse/write_behind.h); the mount sees them at once, and fsyncdir returns once
+// the master has them all.
+TEST_F(PosixTest, ChangesAnsweredBehindReachTheMasterByFsyncdir) {
+  auto metric = [](const char* name) {
+    return SumMetric(ScrapeMetrics(mount_->http_address()), name);
+  };
+  const double behind_before = metric("dfs_fuse_write_behind_ops_total");
+  constexpr int kEach = 20;
+  for (int i = 0; i < kEach; ++i) {
+    ASSERT_EQ(::mkdir(P(absl::StrCat("d", i)).c_str(), 0755), 0) << i;
+    ASSERT_TRUE(WriteFile(P(absl::StrCat("f", i)), "x"));
+  }
+  for (int i = 0; i < kEach; ++i) {
+    ASSERT_EQ(::rename(P(absl::StrCat("f", i)).c_str(), P(absl::StrCat("g", i)).c_str()), 0);
+  }
+  for (int i = 0; i < kEach / 2; ++i) {
+    ASSERT_EQ(::unlink(P(absl::StrCat("g", i)).c_str()), 0);
+    ASSERT_EQ(::rmdir(P(absl::StrCat("d", i)).c_str()), 0);
+  }
+  // This mount sees its changes at once.
+  EXPECT_EQ(ErrnoIf(::access(P("f0").c_str(), F_OK)), ENOENT);
+  EXPECT_EQ(ErrnoIf(::access(P("g0").c_str(), F_OK)), ENOENT);
+  EXPECT_EQ(ReadFile(P(absl::StrCat("g", kEach - 1))), "x");
+  EXPECT_TRUE(S_ISDIR(Stat(P(absl::StrCat("d", kEach - 1))).st_mode));
+
+  ASSERT_EQ(SyncDir(dir_), 0);
+  std::unique_ptr<Client> other = OtherClient();
+  absl::StatusOr<Attr> dir = other->LookupPath(dir_.substr(mount_->path().size()));
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  for (int i = 0; i < kEach; ++i) {
+    const bool kept = i >= kEach / 2;
+    EXPECT_EQ(other->Lookup(dir->inode(), absl::StrCat("d", i)).ok(), kept) << "d" << i;
+    EXPECT_EQ(other->Lookup(dir->inode(), absl::StrCat("g", i)).ok(), kept) << "g" << i;
+    EXPECT_TRUE(absl::IsNotFound(other->Lookup(dir->inode(), absl::StrCat("f", i)).status()));
+  }
+  // All of them went behind (the mount's metadata cache knew every outcome), and none failed.
+  EXPECT_GE(metric("dfs_fuse_write_behind_ops_total") - behind_before, 2 * kEach + kEach);
+  EXPECT_EQ(metric("dfs_fuse_write_behind_failed_total"), 0);
+}
+
+// The getattrs after each change (see ParentAttributesAfterEachChangeAreTheMasters) cost no
+// master round trip.
 TEST_F(PosixTest, ParentAttributesAfterChangesNeedNoGetAttrAtTheMaster) {
   auto master_getattrs = [] {
     return SumMetric(ScrapeMetrics(cluster_->master_http_address(0)),

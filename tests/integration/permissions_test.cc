@@ -6,8 +6,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "common/errors.h"
@@ -17,6 +19,7 @@
 #include "gtest/gtest.h"
 #include "proto/master.grpc.pb.h"
 #include "tests/testutil/cluster.h"
+#include "tests/testutil/files.h"
 #include "tests/testutil/mount.h"
 #include "tests/testutil/temp_dir.h"
 
@@ -190,6 +193,25 @@ TEST_F(PermissionsTest, RootSquash) {
       content_);
   EXPECT_EQ(admin.exit_code, 0) << admin.err;
   EXPECT_EQ(Stat(cluster_, "/shared/by-admin")->uid(), 0u);
+
+  // Through FUSE: root's kernel allows what the master, squashing root, refuses. The mount,
+  // which answers some changes before the master applies them (fuse/write_behind.h), must check
+  // them as the master will and refuse them at once.
+  if (!std::filesystem::exists("/dev/fuse")) return;
+  FuseMount mount;
+  ASSERT_TRUE(
+      mount.Mount(cluster_.master_address(), {"--secret_file=" + cluster_.client_key_file()})
+          .ok())
+      << mount.Log();
+  struct stat st;
+  ASSERT_EQ(::stat(mount.Path("shared/by-admin").c_str(), &st), 0) << mount.Log();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the metadata cache is usable
+  EXPECT_EQ(::unlink(mount.Path("shared/by-admin").c_str()) == 0 ? 0 : errno, EACCES);
+  EXPECT_EQ(::mkdir(mount.Path("shared/d").c_str(), 0755) == 0 ? 0 : errno, EACCES);
+  EXPECT_EQ(SyncDir(mount.Path("shared")), 0);  // nothing failed behind
+  EXPECT_TRUE(Stat(cluster_, "/shared/by-admin").ok());
+  EXPECT_TRUE(absl::IsNotFound(Stat(cluster_, "/shared/d").status()));
+  EXPECT_TRUE(mount.Unmount().ok()) << mount.Log();
 }
 
 // The same through FUSE: with the kernel's checks (default_permissions, the default) and with
@@ -228,6 +250,8 @@ TEST_F(PermissionsTest, FuseIsChecked) {
 
     CommandResult rm_mine = as_nobody({"/bin/rm", mount.Path("tmp1/fuse-mine")});
     EXPECT_EQ(rm_mine.exit_code, 0) << rm_mine.err;
+    // (The mount may answer an unlink before the master applied it: fsyncdir waits for that.)
+    EXPECT_EQ(SyncDir(mount.Path("tmp1")), 0);
     EXPECT_TRUE(absl::IsNotFound(Stat(cluster_, "/tmp1/fuse-mine").status()));
     EXPECT_TRUE(mount.Unmount().ok()) << mount.Log();
   }

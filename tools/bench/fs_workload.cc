@@ -11,6 +11,9 @@
 //   dfs-fs-workload fsync-create DIR N   create+write 4 KiB+fsync+close          -> one line
 //
 // Each output line is "<figure> <value>" (MB/s = 10^6 bytes per second, or operations per second).
+// Phases that change names (create, rename, unlink, mkdir, rmdir) end with an fsync of the
+// directory, inside the timing: a file system may answer such changes before they are durable
+// (dfs-fuse's write-behind, a local file system's journal), and the figure counts until they are.
 // The written content is a function of the block index, so `read` verifies what `write` wrote
 // without keeping a copy. Exit status 1 and a message on the first failed call.
 #include <fcntl.h>
@@ -117,10 +120,22 @@ int SeqRead(const std::string& path) {
   return 0;
 }
 
-// Runs op(i) for i in [0, n) and prints "<name> <ops per second>".
-void Phase(const char* name, int n, const std::function<void(int)>& op) {
+// Makes the directory's changes durable (fsync on it), as a program that needs them to be
+// does; a file system may answer namespace changes before they are durable.
+void SyncDir(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd < 0) Die("open " + dir);
+  if (::fsync(fd) != 0) Die("fsync " + dir);
+  ::close(fd);
+}
+
+// Runs op(i) for i in [0, n) and prints "<name> <ops per second>". With `changed_dir`, the
+// phase ends (and is timed) once that directory's changes are durable.
+void Phase(const char* name, int n, const std::function<void(int)>& op,
+           const std::string& changed_dir = "") {
   auto start = std::chrono::steady_clock::now();
   for (int i = 0; i < n; ++i) op(i);
+  if (!changed_dir.empty()) SyncDir(changed_dir);
   std::printf("%s %.1f\n", name, n / Seconds(start));
   std::fflush(stdout);
 }
@@ -148,7 +163,7 @@ int SmallFiles(const std::string& dir, int n) {
   if (::mkdir(dir.c_str(), 0755) != 0) Die("mkdir " + dir);
   std::vector<char> data = Pattern(kSmallBytes);
   std::vector<std::string> names = Names(dir, n, "f"), renamed = Names(dir, n, "r");
-  Phase("create", n, [&](int i) { CreateSmall(names[i], data, false); });
+  Phase("create", n, [&](int i) { CreateSmall(names[i], data, false); }, dir);
   Phase("stat", n, [&](int i) {
     struct stat st;
     if (::stat(names[i].c_str(), &st) != 0) Die("stat " + names[i]);
@@ -170,10 +185,10 @@ int SmallFiles(const std::string& dir, int n) {
   });
   Phase("rename", n, [&](int i) {
     if (::rename(names[i].c_str(), renamed[i].c_str()) != 0) Die("rename " + names[i]);
-  });
+  }, dir);
   Phase("unlink", n, [&](int i) {
     if (::unlink(renamed[i].c_str()) != 0) Die("unlink " + renamed[i]);
-  });
+  }, dir);
   if (::rmdir(dir.c_str()) != 0) Die("rmdir " + dir);
   return 0;
 }
@@ -183,10 +198,10 @@ int Dirs(const std::string& dir, int n) {
   std::vector<std::string> names = Names(dir, n, "d");
   Phase("mkdir", n, [&](int i) {
     if (::mkdir(names[i].c_str(), 0755) != 0) Die("mkdir " + names[i]);
-  });
+  }, dir);
   Phase("rmdir", n, [&](int i) {
     if (::rmdir(names[i].c_str()) != 0) Die("rmdir " + names[i]);
-  });
+  }, dir);
   if (::rmdir(dir.c_str()) != 0) Die("rmdir " + dir);
   return 0;
 }

@@ -1,0 +1,155 @@
+// WriteBehind: namespace changes (mkdir, unlink, rmdir, rename) that dfs-fuse answers at once and
+// sends to the master afterwards, in order, many to one Raft entry (MasterService.Batch). A local
+// file system answers these from memory and journals them later; a DFS that commits each through
+// a majority before answering pays a round trip and two fsyncs per call, which a single-threaded
+// `rm -r`, `mkdir -p` or `mv` loop feels in full.
+//
+// What the caller of an operation is promised is POSIX's: the change is durable (committed by a
+// Raft majority) once fsync or fsyncdir returns, or the mount is unmounted cleanly; until then
+// a crash of this mount (not of a master: the client retries, and the batch's session makes a
+// retry apply once) may lose it. dfs-fuse sends a change behind only when its metadata cache
+// (fuse/meta_cache.h) says what the master will answer: the name exists (or not, for mkdir), its
+// type, a directory's emptiness, no open file here to keep as an orphan, and the master's
+// permission rules (common/permissions.h, with its root squash) allow it; a new directory gets an
+// inode id from a block the mount reserved. Anything else waits for the changes before it (Drain)
+// and goes to the master as before. A change the master refuses anyway (another
+// client changed the name first) is logged and reported by the next fsync or fsyncdir (EIO).
+//
+// This mount sees its own changes at once: until the change feed has delivered the entry a
+// change was applied at, the names and directory attributes it made are answered from here
+// (Lookup, DirAttr) before the metadata cache, which does not have them yet. Other mounts see a
+// change once it is applied, normally within a batch's round trip.
+//
+// Thread-safe. One thread of its own sends the batches.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "client/client.h"
+#include "fuse/meta_cache.h"
+#include "proto/master.pb.h"
+
+namespace dfs::fuse {
+
+struct WriteBehindOptions {
+  bool enabled = true;
+  // Changes waiting to be sent; a caller beyond it waits.
+  size_t max_pending = 4096;
+  // Changes per batch (the master takes at most 1024).
+  size_t max_batch = 1024;
+};
+
+class WriteBehind {
+ public:
+  using Answer = Client::BatchAnswer;
+  // Sends one batch: its answer, or the batch's own failure.
+  using Sender = std::function<absl::StatusOr<Answer>(const std::vector<BatchOp>& ops)>;
+  // Told the directories whose attributes this mount showed ahead of the master and now has
+  // from it (to make the kernel ask again). Called without locks held.
+  using DirsAnswered = std::function<void(const std::vector<uint64_t>& dirs)>;
+  // The log index the change feed has delivered up to, or nullopt while the feed cannot be
+  // trusted (the metadata cache is not usable).
+  using FeedIndex = std::function<std::optional<uint64_t>()>;
+
+  WriteBehind(const WriteBehindOptions& options, Sender sender, FeedIndex feed_index,
+              DirsAnswered dirs_answered = nullptr);
+  // Sends what is queued, then stops.
+  ~WriteBehind();
+  WriteBehind(const WriteBehind&) = delete;
+  WriteBehind& operator=(const WriteBehind&) = delete;
+
+  bool enabled() const { return options_.enabled; }
+
+  // What one queued op does, as this mount shows it until the feed delivers the result.
+  struct Effects {
+    struct Name {
+      uint64_t parent = 0;
+      std::string name;
+      std::optional<Attr> attr;  // nullopt: the name no longer exists
+    };
+    std::vector<Name> names;
+    std::vector<Attr> dirs;  // directories' attributes after the op
+  };
+  // Queues `op` (its caller already set); waits while max_pending ops are queued.
+  void Enqueue(BatchOp op, Effects effects);
+
+  // ---- This mount's view of its own changes ----
+  using Found = MetaCache::Found;
+  Found Lookup(uint64_t parent, absl::string_view name, Attr* attr);
+  std::optional<Attr> DirAttr(uint64_t inode);
+  // Whether a queued or unconfirmed change made a name exist in `dir`.
+  bool AddsNamesIn(uint64_t dir);
+
+  // Returns once every op queued before the call has been answered by the master.
+  void Drain();
+  // The first failure since the last call (then forgotten), as EIO; OK if none.
+  absl::Status TakeError();
+
+  struct Stats {
+    uint64_t queued = 0;   // ops ever queued
+    uint64_t batches = 0;  // batches sent
+    uint64_t failed = 0;   // ops the master refused, or whose batch failed
+    uint64_t drains = 0;   // Drain calls that had to wait
+  };
+  Stats stats();
+
+ private:
+  struct Kept {
+    uint64_t seq = 0;    // the op that set it
+    uint64_t index = 0;  // its batch's log index once answered; 0 while queued or in flight
+    std::optional<Attr> attr;
+  };
+  using NameKey = std::pair<uint64_t, std::string>;
+  // The keys one op set, to confirm or forget them when its answer comes and once the feed has
+  // delivered it.
+  struct Touched {
+    uint64_t seq = 0;
+    uint64_t index = 0;  // its batch's, once answered
+    std::vector<NameKey> names;
+    std::vector<uint64_t> dirs;
+  };
+
+  void Run();
+  // Records the answer to the oldest `count` unanswered ops (but for answered_seq_); returns the
+  // directories whose attributes it replaced.
+  std::vector<uint64_t> AnsweredLocked(size_t count, const absl::StatusOr<Answer>& answer)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Drops what the feed has delivered, or everything answered while the feed is not trusted;
+  // returns whether answered entries may be used.
+  bool ExpireLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Drops what `touched` set, where no later op replaced it.
+  void ForgetLocked(const Touched& touched) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const WriteBehindOptions options_;
+  const Sender sender_;
+  const FeedIndex feed_index_;
+  const DirsAnswered dirs_answered_;
+
+  absl::Mutex mu_;
+  std::deque<BatchOp> queue_ ABSL_GUARDED_BY(mu_);
+  uint64_t queued_seq_ ABSL_GUARDED_BY(mu_) = 0;    // the newest op queued
+  uint64_t answered_seq_ ABSL_GUARDED_BY(mu_) = 0;  // every op up to it is answered
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status error_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<NameKey, Kept> names_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<uint64_t, Kept> dirs_ ABSL_GUARDED_BY(mu_);
+  std::deque<Touched> unanswered_ ABSL_GUARDED_BY(mu_);  // in seq order, queued and in flight
+  std::deque<Touched> answered_ ABSL_GUARDED_BY(mu_);    // in index order, not yet in the feed
+  Stats stats_ ABSL_GUARDED_BY(mu_);
+  std::thread sender_thread_;
+};
+
+}  // namespace dfs::fuse
