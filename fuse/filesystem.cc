@@ -378,7 +378,7 @@ absl::Status FileSystem::CommitData(InodeState& state, bool append, uint64_t off
   // check again (a file created 0444 takes the writes of the fd that created it).
   ScopedCaller open_file(std::nullopt);
   absl::StatusOr<CommitWriteResponse> result =
-      StaleIfGone(client_->CommitWrite(state.inode, append, offset, data));
+      StaleIfGone(Master()->CommitWrite(state.inode, append, offset, data));
   // Every commit changes the content, also those the buffer makes by itself when it fills in
   // the middle of a write: extents cached by open handles are stale (even after a failure,
   // which may have been applied).
@@ -539,7 +539,7 @@ absl::StatusOr<std::string> FileSystem::ReadLink(uint64_t inode) {
 absl::StatusOr<Attr> FileSystem::Mkdir(uint64_t parent, absl::string_view name,
                                        uint32_t mode) {
   DFS_RETURN_IF_ERROR(CheckName(name));
-  if (std::optional<Attr> behind = MkdirBehind(parent, name, mode)) {
+  if (std::optional<Attr> behind = NewInodeBehind(parent, name, FILE_TYPE_DIRECTORY, mode)) {
     AddLookup(*behind);
     return *std::move(behind);
   }
@@ -678,8 +678,8 @@ std::optional<Caller> FileSystem::BehindCaller(
   return caller;
 }
 
-std::optional<Attr> FileSystem::MkdirBehind(uint64_t parent, absl::string_view name,
-                                            uint32_t mode) {
+std::optional<Attr> FileSystem::NewInodeBehind(uint64_t parent, absl::string_view name,
+                                               FileType type, uint32_t mode) {
   if (!write_behind_.enabled() || KnownName(parent, name).found != MetaCache::Found::kAbsent) {
     return std::nullopt;
   }
@@ -690,32 +690,40 @@ std::optional<Attr> FileSystem::MkdirBehind(uint64_t parent, absl::string_view n
   if (!caller) return std::nullopt;
   absl::StatusOr<uint64_t> inode = NextInodeId();
   if (!inode.ok()) return std::nullopt;
-  // The new directory as the master will make it (NewInode), but for its times.
+  const bool dir = type == FILE_TYPE_DIRECTORY;
+  // The new inode as the master will make it (NewInode), but for its times.
   const int64_t now_ns = clock_->NowNanos();
   Attr attr;
   attr.set_inode(*inode);
-  attr.set_type(FILE_TYPE_DIRECTORY);
+  attr.set_type(type);
   attr.set_mode(mode & 07777);
   const Caller owner = AsTheMasterSees(*caller);
   SetNewOwner(*parent_attr, &owner, 0, 0, &attr);
-  attr.set_nlink(2);
+  attr.set_nlink(dir ? 2 : 1);
   attr.set_atime_ns(now_ns);
   attr.set_mtime_ns(now_ns);
   attr.set_ctime_ns(now_ns);
-  attr.set_parent(parent);
+  if (dir) attr.set_parent(parent);
   BatchOp op;
-  MkdirRequest* mkdir = op.mutable_mkdir();
-  mkdir->set_parent(parent);
-  mkdir->set_name(std::string(name));
-  mkdir->set_mode(mode & 07777);
-  mkdir->set_inode(*inode);
-  *mkdir->mutable_caller() = *std::move(caller);
+  auto fill = [&](auto* request) {
+    request->set_parent(parent);
+    request->set_name(std::string(name));
+    request->set_mode(mode & 07777);
+    request->set_inode(*inode);
+    *request->mutable_caller() = *std::move(caller);
+  };
+  if (dir) {
+    fill(op.mutable_mkdir());
+  } else {
+    fill(op.mutable_create());
+    op.mutable_create()->set_exclusive(true);
+  }
   const MetaCache::Ticket ticket = meta_.Begin();
   WriteBehind::Effects effects;
   effects.names.push_back({parent, std::string(name), attr});
-  if (!SendBehind(std::move(op), std::move(effects), {{parent, 1}})) return std::nullopt;
-  // Created empty: its names are all known.
-  meta_.InsertNewDir(ticket, attr);
+  if (!SendBehind(std::move(op), std::move(effects), {{parent, dir ? 1 : 0}})) return std::nullopt;
+  // A new directory is empty: its names are all known.
+  if (dir) meta_.InsertNewDir(ticket, attr);
   return attr;
 }
 
@@ -934,22 +942,26 @@ absl::StatusOr<FileSystem::Opened> FileSystem::Open(uint64_t inode, int flags) {
 absl::StatusOr<FileSystem::Opened> FileSystem::Create(uint64_t parent, absl::string_view name,
                                                       uint32_t mode, int flags) {
   DFS_RETURN_IF_ERROR(CheckName(name));
-  CreateOptions create;
-  create.mode = mode & 07777;
-  create.exclusive = (flags & O_EXCL) != 0;
-  DirChange change(&dir_attrs_, parent);
-  DFS_ASSIGN_OR_RETURN(Attr attr, Master()->Create(parent, name, create, /*content=*/{},
-                                                  change.parent_attr()));
-  // Without O_EXCL an existing file may have been opened: then the directory did not change,
-  // but what the master sent is still its attributes after the call.
-  change.Succeeded();
-  // Without O_EXCL an existing name is opened; it must be a regular file.
-  if (attr.type() != FILE_TYPE_REGULAR) {
-    return FsError(attr.type() == FILE_TYPE_DIRECTORY ? EISDIR : EEXIST, "not a regular file");
+  std::optional<Attr> created = NewInodeBehind(parent, name, FILE_TYPE_REGULAR, mode);
+  if (!created) {
+    CreateOptions create;
+    create.mode = mode & 07777;
+    create.exclusive = (flags & O_EXCL) != 0;
+    DirChange change(&dir_attrs_, parent);
+    DFS_ASSIGN_OR_RETURN(created, Master()->Create(parent, name, create, /*content=*/{},
+                                                   change.parent_attr()));
+    // Without O_EXCL an existing file may have been opened: then the directory did not change,
+    // but what the master sent is still its attributes after the call.
+    change.Succeeded();
+    // Without O_EXCL an existing name is opened; it must be a regular file.
+    if (created->type() != FILE_TYPE_REGULAR) {
+      return FsError(created->type() == FILE_TYPE_DIRECTORY ? EISDIR : EEXIST,
+                     "not a regular file");
+    }
   }
-  AddLookup(attr);
-  absl::StatusOr<Opened> opened = OpenAttr(attr, flags, /*created=*/true, nullptr);
-  if (!opened.ok()) Forget(attr.inode(), 1);
+  AddLookup(*created);
+  absl::StatusOr<Opened> opened = OpenAttr(*created, flags, /*created=*/true, nullptr);
+  if (!opened.ok()) Forget(created->inode(), 1);
   return opened;
 }
 
@@ -988,11 +1000,17 @@ absl::StatusOr<size_t> FileSystem::Write(FileHandle* handle, uint64_t offset,
 
 absl::Status FileSystem::Flush(FileHandle* handle) {
   InodeState& state = *handle->state;
-  absl::MutexLock lock(&state.mu);
-  absl::Status status = CommitLocked(state);
-  if (status.ok()) status = state.commit_error;
-  // Reported now; the next flush starts clean.
-  state.commit_error = absl::OkStatus();
+  absl::Status status;
+  {
+    absl::MutexLock lock(&state.mu);
+    status = CommitLocked(state);
+    if (status.ok()) status = state.commit_error;
+    // Reported now; the next flush starts clean.
+    state.commit_error = absl::OkStatus();
+  }
+  // Close-to-open: a file created behind (fuse/write_behind.h) exists at the master once it
+  // was closed, even with nothing written (a commit waits for it anyway).
+  write_behind_.Drain();
   return status;
 }
 

@@ -206,9 +206,10 @@ class FileSystem {
   std::optional<Caller> BehindCaller(const std::function<absl::Status(const Caller&)>& allowed);
   // An inode id for a mkdir sent behind, from a block reserved at the master.
   absl::StatusOr<uint64_t> NextInodeId();
-  // Mkdir, Unlink, Rmdir and Rename behind the caller's back, where the outcome is known here
-  // (MkdirBehind: the new directory's attributes).
-  std::optional<Attr> MkdirBehind(uint64_t parent, absl::string_view name, uint32_t mode);
+  // Create (an empty file), Mkdir, Unlink, Rmdir and Rename behind the caller's back, where the
+  // outcome is known here (NewInodeBehind: the new inode's attributes).
+  std::optional<Attr> NewInodeBehind(uint64_t parent, absl::string_view name, FileType type,
+                                     uint32_t mode);
   bool RemoveBehind(uint64_t parent, absl::string_view name, bool rmdir);
   bool RenameBehind(uint64_t parent, absl::string_view name, uint64_t new_parent,
                     absl::string_view new_name, bool noreplace);

@@ -15,6 +15,9 @@ std::string Describe(const BatchOp& op) {
                           op.unlink().parent());
     case BatchOp::kRmdir:
       return absl::StrCat("rmdir of '", op.rmdir().name(), "' in directory ", op.rmdir().parent());
+    case BatchOp::kCreate:
+      return absl::StrCat("create of '", op.create().name(), "' in directory ",
+                          op.create().parent());
     case BatchOp::kMkdir:
       return absl::StrCat("mkdir of '", op.mkdir().name(), "' in directory ", op.mkdir().parent());
     case BatchOp::kRename:

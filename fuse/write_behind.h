@@ -1,5 +1,5 @@
-// WriteBehind: namespace changes (mkdir, unlink, rmdir, rename) that dfs-fuse answers at once and
-// sends to the master afterwards, in order, many to one Raft entry (MasterService.Batch). A local
+// WriteBehind: namespace changes (create, mkdir, unlink, rmdir, rename) that dfs-fuse answers at
+// once and sends to the master afterwards, in order, many to one Raft entry (MasterService.Batch). A local
 // file system answers these from memory and journals them later; a DFS that commits each through
 // a majority before answering pays a round trip and two fsyncs per call, which a single-threaded
 // `rm -r`, `mkdir -p` or `mv` loop feels in full.
@@ -10,8 +10,10 @@
 // retry apply once) may lose it. dfs-fuse sends a change behind only when its metadata cache
 // (fuse/meta_cache.h) says what the master will answer: the name exists (or not, for mkdir), its
 // type, a directory's emptiness, no open file here to keep as an orphan, and the master's
-// permission rules (common/permissions.h, with its root squash) allow it; a new directory gets an
-// inode id from a block the mount reserved. Anything else waits for the changes before it (Drain)
+// permission rules (common/permissions.h, with its root squash) allow it; a new file or directory
+// gets an inode id from a block the mount reserved. A file's data is committed by inode after
+// its create (every other call to the master waits for the queue), and its close waits for the
+// queue too, so close-to-open holds for a new file as for its content. Anything else waits for the changes before it (Drain)
 // and goes to the master as before. A change the master refuses anyway (another
 // client changed the name first) is logged and reported by the next fsync or fsyncdir (EIO).
 //

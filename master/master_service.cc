@@ -18,16 +18,34 @@ constexpr uint64_t kIdBlock = 1024;
 constexpr uint32_t kDefaultReadDirPage = 1000;
 constexpr uint32_t kMaxReadDirPage = 10000;
 
-// The commands of Mkdir, Unlink, Rmdir and Rename, alone or in a Batch (without their caller).
-Command MkdirCommand(const MkdirRequest& request, uint64_t inode) {
-  Command command;
-  MkdirCmd* cmd = command.mutable_mkdir();
+// The commands of Mkdir, Create, Unlink, Rmdir and Rename, alone or in a Batch (without their
+// caller).
+// What the commands of new inodes share.
+template <typename Request, typename Cmd>
+void SetNewInode(const Request& request, uint64_t inode, Cmd* cmd) {
   cmd->set_parent(request.parent());
   cmd->set_name(request.name());
   cmd->set_inode(inode);
   cmd->set_mode(request.mode());
   cmd->set_uid(request.uid());
   cmd->set_gid(request.gid());
+}
+
+Command MkdirCommand(const MkdirRequest& request, uint64_t inode) {
+  Command command;
+  SetNewInode(request, inode, command.mutable_mkdir());
+  return command;
+}
+
+Command CreateCommand(const CreateRequest& request, uint64_t inode) {
+  Command command;
+  CreateCmd* cmd = command.mutable_create();
+  SetNewInode(request, inode, cmd);
+  cmd->set_exclusive(request.exclusive());
+  cmd->set_replace(request.replace());
+  *cmd->mutable_extents() = request.extents();
+  *cmd->mutable_new_chunks() = request.new_chunks();
+  cmd->set_size(request.size());
   return command;
 }
 
@@ -245,14 +263,16 @@ grpc::Status MasterServiceImpl::StatFs(grpc::ServerContext* context, const Empty
 grpc::Status MasterServiceImpl::Mkdir(grpc::ServerContext* context, const MkdirRequest* request,
                                       AttrResponse* response) {
   if (absl::Status s = ValidateRequest(*request); !s.ok()) return Reply(context, s);
-  uint64_t inode = request->inode();  // the client's own, checked when applied
-  if (inode == 0) {
-    absl::StatusOr<uint64_t> next = inode_ids_.Next();
-    if (!next.ok()) return Reply(context, next.status());
-    inode = *next;
-  }
-  return RunForAttr(context, request->session(), MkdirCommand(*request, inode),
+  absl::StatusOr<uint64_t> inode = NewInodeId(request->inode());
+  if (!inode.ok()) return Reply(context, inode.status());
+  return RunForAttr(context, request->session(), MkdirCommand(*request, *inode),
                     CallerOf(context, *request), response, request->parent());
+}
+
+absl::StatusOr<uint64_t> MasterServiceImpl::NewInodeId(uint64_t requested) {
+  // A client's own id (from ReserveInodes) is checked when the command is applied.
+  if (requested != 0) return requested;
+  return inode_ids_.Next();
 }
 
 grpc::Status MasterServiceImpl::ReserveInodes(grpc::ServerContext* context,
@@ -272,22 +292,9 @@ grpc::Status MasterServiceImpl::ReserveInodes(grpc::ServerContext* context,
 grpc::Status MasterServiceImpl::Create(grpc::ServerContext* context, const CreateRequest* request,
                                        AttrResponse* response) {
   if (absl::Status s = ValidateRequest(*request); !s.ok()) return Reply(context, s);
-  absl::StatusOr<uint64_t> inode = inode_ids_.Next();
+  absl::StatusOr<uint64_t> inode = NewInodeId(request->inode());
   if (!inode.ok()) return Reply(context, inode.status());
-  Command command;
-  CreateCmd* cmd = command.mutable_create();
-  cmd->set_parent(request->parent());
-  cmd->set_name(request->name());
-  cmd->set_inode(*inode);
-  cmd->set_mode(request->mode());
-  cmd->set_uid(request->uid());
-  cmd->set_gid(request->gid());
-  cmd->set_exclusive(request->exclusive());
-  cmd->set_replace(request->replace());
-  *cmd->mutable_extents() = request->extents();
-  *cmd->mutable_new_chunks() = request->new_chunks();
-  cmd->set_size(request->size());
-  return RunForAttr(context, request->session(), std::move(command),
+  return RunForAttr(context, request->session(), CreateCommand(*request, *inode),
                     CallerOf(context, *request), response, request->parent());
 }
 
@@ -364,6 +371,9 @@ grpc::Status MasterServiceImpl::Batch(grpc::ServerContext* context, const BatchR
       case BatchOp::kMkdir:
         *item = as_called(MkdirCommand(op.mkdir(), op.mkdir().inode()), op.mkdir());
         break;
+      case BatchOp::kCreate:
+        *item = as_called(CreateCommand(op.create(), op.create().inode()), op.create());
+        break;
       case BatchOp::OP_NOT_SET: break;  // refused by ValidateRequest
     }
   }
@@ -383,6 +393,7 @@ grpc::Status MasterServiceImpl::Batch(grpc::ServerContext* context, const BatchR
       case BatchOp::kUnlink: dirs.push_back(op.unlink().parent()); break;
       case BatchOp::kRmdir: dirs.push_back(op.rmdir().parent()); break;
       case BatchOp::kMkdir: dirs.push_back(op.mkdir().parent()); break;
+      case BatchOp::kCreate: dirs.push_back(op.create().parent()); break;
       case BatchOp::kRename:
         dirs.push_back(op.rename().parent());
         dirs.push_back(op.rename().new_parent());

@@ -102,6 +102,8 @@ class MasterServiceImpl final : public MasterService::Service,
   // The caller a request states, root squashed if --root_squash and the call has a client
   // credential; nullopt without one (not checked).
   std::optional<Caller> EffectiveCaller(grpc::ServerContext* context, const Caller* stated);
+  // The inode id for a new inode: the client's own (`requested`), else the leader's next.
+  absl::StatusOr<uint64_t> NewInodeId(uint64_t requested);
   // Whether this call's uid 0 acts as nobody.
   bool SquashesRoot(grpc::ServerContext* context);
   template <typename Request>

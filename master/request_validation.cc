@@ -127,6 +127,16 @@ absl::Status ValidateRequest(const BatchRequest& request) {
                      ? absl::InvalidArgumentError("a batched mkdir names its inode id")
                      : ValidateRequest(op.mkdir());
         break;
+      case BatchOp::kCreate: {
+        const CreateRequest& create = op.create();
+        status = create.inode() == 0 || !create.exclusive() || create.replace() ||
+                         create.size() != 0 || !create.extents().empty() ||
+                         !create.new_chunks().empty()
+                     ? absl::InvalidArgumentError(
+                           "a batched create names its inode id, is exclusive and has no content")
+                     : ValidateRequest(create);
+        break;
+      }
       case BatchOp::OP_NOT_SET: status = absl::InvalidArgumentError("no op set"); break;
     }
     if (!status.ok()) return PrefixMessage(absl::StrCat("batch op ", i, ": "), status);

@@ -46,6 +46,7 @@ bool Batchable(const Command& command) {
     case Command::kRmdir:
     case Command::kRename:
     case Command::kMkdir:
+    case Command::kCreate:
       return true;
     default:
       return false;
@@ -344,7 +345,7 @@ absl::Status StateMachine::ApplyBatch(Txn& txn, const BatchCmd& batch, int64_t n
     CommandResult* item = result->add_items();
     // Checked before anything runs: no batch is dispatched from here, so none nests.
     if (!Batchable(command)) {
-      SetFailure(FsError(EINVAL, "only unlink, rmdir, rename and mkdir may be batched"), item);
+      SetFailure(FsError(EINVAL, "only create, mkdir, unlink, rmdir and rename may be batched"), item);
       continue;
     }
     const size_t savepoint = txn.Savepoint();

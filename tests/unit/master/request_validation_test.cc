@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <string>
 #include <thread>
@@ -236,6 +237,44 @@ TEST(RequestValidationTest, Batches) {
   BatchRequest no_parent = batch;
   no_parent.mutable_ops(0)->mutable_unlink()->set_parent(0);
   ExpectInvalid(ValidateRequest(no_parent));
+
+  // New inodes: a mkdir and a create name their (client-reserved) id; a create is exclusive
+  // and has no content.
+  BatchRequest news;
+  MkdirRequest* mkdir = news.add_ops()->mutable_mkdir();
+  mkdir->set_parent(1);
+  mkdir->set_name("m");
+  mkdir->set_inode(100);
+  CreateRequest* create = news.add_ops()->mutable_create();
+  create->set_parent(1);
+  create->set_name("f");
+  create->set_inode(101);
+  create->set_exclusive(true);
+  EXPECT_TRUE(ValidateRequest(news).ok());
+  for (auto spoil : std::vector<std::function<void(BatchRequest&)>>{
+           [](BatchRequest& b) { b.mutable_ops(0)->mutable_mkdir()->set_inode(0); },
+           [](BatchRequest& b) { b.mutable_ops(1)->mutable_create()->set_inode(0); },
+           [](BatchRequest& b) { b.mutable_ops(1)->mutable_create()->set_exclusive(false); },
+           [](BatchRequest& b) { b.mutable_ops(1)->mutable_create()->set_replace(true); },
+           [](BatchRequest& b) { b.mutable_ops(1)->mutable_create()->set_size(1); },
+       }) {
+    BatchRequest spoiled = news;
+    spoil(spoiled);
+    ExpectInvalid(ValidateRequest(spoiled));
+  }
+}
+
+TEST(RequestValidationTest, ReserveInodes) {
+  ReserveInodesRequest request;
+  ExpectInvalid(ValidateRequest(request));  // none
+  request.set_count(1);
+  EXPECT_TRUE(ValidateRequest(request).ok());
+  request.set_count(kMaxReservedInodes);
+  EXPECT_TRUE(ValidateRequest(request).ok());
+  request.set_count(kMaxReservedInodes + 1);
+  ExpectInvalid(ValidateRequest(request));
+  request.set_count(UINT32_MAX);
+  ExpectInvalid(ValidateRequest(request));
 }
 
 TEST(RequestValidationTest, IdsAndAddresses) {

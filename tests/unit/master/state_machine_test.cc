@@ -917,19 +917,19 @@ TEST_F(StateMachineTest, BatchChecksEachCommandsOwnCaller) {
   EXPECT_EQ(ErrnoOf(sm_->Lookup(shared->inode(), "g").status()), ENOENT);
 }
 
-TEST_F(StateMachineTest, BatchHoldsOnlyUnlinkRmdirRenameAndMkdir) {
+TEST_F(StateMachineTest, BatchHoldsOnlyCreateMkdirUnlinkRmdirAndRename) {
   ASSERT_TRUE(Create(kRoot, "f").ok());
   ASSERT_TRUE(Create(kRoot, "g").ok());
-  Command create;
-  create.mutable_create()->set_parent(kRoot);
-  create.mutable_create()->set_name("c");
-  create.mutable_create()->set_inode(NewInodeId());
-  create.mutable_create()->set_mode(0644);
+  Command symlink;
+  symlink.mutable_symlink()->set_parent(kRoot);
+  symlink.mutable_symlink()->set_name("c");
+  symlink.mutable_symlink()->set_inode(NewInodeId());
+  symlink.mutable_symlink()->set_target("f");
   Command safe_mode;
   safe_mode.mutable_set_safe_mode()->set_on(true);
   const std::string before = Contents();
   const CommandResult result = Apply(Batch({
-      create,
+      symlink,
       Batch({UnlinkCommand(kRoot, "f")}),  // nested
       safe_mode,
       Command(),  // empty
@@ -947,9 +947,9 @@ TEST_F(StateMachineTest, BatchHoldsOnlyUnlinkRmdirRenameAndMkdir) {
   EXPECT_NE(Contents(), before);  // g went
 }
 
-// dfs-fuse's mkdirs sent behind carry an inode id the client reserved: one that was reserved and
-// is free makes the directory; one never reserved, or in use, fails that mkdir alone.
-TEST_F(StateMachineTest, BatchedMkdirsUseReservedIds) {
+// dfs-fuse's mkdirs and creates sent behind carry an inode id the client reserved: one that was
+// reserved and is free makes the inode; one never reserved, or in use, fails that op alone.
+TEST_F(StateMachineTest, BatchedMkdirsAndCreatesUseReservedIds) {
   auto mkdir = [](const std::string& name, uint64_t inode) {
     Command command;
     command.mutable_mkdir()->set_parent(kRoot);
@@ -968,6 +968,22 @@ TEST_F(StateMachineTest, BatchedMkdirsUseReservedIds) {
   }));                            // (a client uses each reserved id once)
   ASSERT_EQ(result.code(), 0) << result.message();
   EXPECT_EQ(ItemErrnos(result), (std::vector<int>{0, EINVAL, EINVAL, 0, 0}));
+  auto create = [](const std::string& name, uint64_t inode) {
+    Command command;
+    command.mutable_create()->set_parent(kRoot);
+    command.mutable_create()->set_name(name);
+    command.mutable_create()->set_inode(inode);
+    command.mutable_create()->set_mode(0644);
+    command.mutable_create()->set_exclusive(true);
+    return command;
+  };
+  const uint64_t file_id = NewInodeId();
+  const CommandResult files = Apply(Batch({create("c", file_id), create("c", file_id + 1)}));
+  EXPECT_EQ(ItemErrnos(files), (std::vector<int>{0, EEXIST}));
+  absl::StatusOr<Attr> c = sm_->Lookup(kRoot, "c");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->inode(), file_id);
+  EXPECT_EQ(c->type(), FILE_TYPE_REGULAR);
   absl::StatusOr<Attr> d = sm_->Lookup(kRoot, "d");
   ASSERT_TRUE(d.ok()) << d.status();
   EXPECT_EQ(d->inode(), id);
