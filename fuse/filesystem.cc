@@ -33,7 +33,7 @@ constexpr int64_t kFeedMaxBackoffMs = 5000;
 // this many entries instead: if that is all of them, the directory's other names are known
 // absent from then on (a create's lookup of a new name needs no round trip).
 constexpr uint32_t kListingForCache = 64;
-// Inode ids reserved at a time for mkdirs sent behind (fuse/write_behind.h).
+// Inode ids reserved at a time for creates and mkdirs sent behind (fuse/write_behind.h).
 constexpr uint32_t kReservedInodes = 1024;
 
 absl::Status CheckName(absl::string_view name) {

@@ -204,7 +204,7 @@ class FileSystem {
   // The caller of this request, if the master's permission rules (common/permissions.h), applied
   // as the master will, let it do what `allowed` checks: the change can be sent behind.
   std::optional<Caller> BehindCaller(const std::function<absl::Status(const Caller&)>& allowed);
-  // An inode id for a mkdir sent behind, from a block reserved at the master.
+  // An inode id for a create or mkdir sent behind, from a block reserved at the master.
   absl::StatusOr<uint64_t> NextInodeId();
   // Create (an empty file), Mkdir, Unlink, Rmdir and Rename behind the caller's back, where the
   // outcome is known here (NewInodeBehind: the new inode's attributes).

@@ -24,6 +24,8 @@ struct Tables {
   std::map<uint64_t, Attr> inodes;
   std::map<uint64_t, uint64_t> entries_to;                 // inode -> directory entries naming it
   std::map<uint64_t, uint64_t> subdirs;                    // directory -> subdirectories in it
+  std::map<uint64_t, uint64_t> entries_in;                 // directory -> entries in it
+  std::map<uint64_t, uint64_t> entry_counts;               // directory -> its K record
   std::map<uint64_t, std::map<uint64_t, Extent>> extents;  // inode -> file offset -> extent
   std::map<uint64_t, ChunkRecord> chunks;
   std::set<uint64_t> garbage;
@@ -54,6 +56,14 @@ absl::Status CheckInodes(const Tables& t, uint64_t next_inode, uint64_t inode_co
       if (t.inodes.count(attr.parent()) == 0) {
         return Broken(absl::StrCat("directory ", id, " has no parent ", attr.parent()));
       }
+      if (auto count = t.entry_counts.find(id); count != t.entry_counts.end()) {
+        auto in = t.entries_in.find(id);
+        const uint64_t entries = in == t.entries_in.end() ? 0 : in->second;
+        if (count->second != entries) {
+          return Broken(absl::StrCat("directory ", id, " has ", entries,
+                                     " entries, its count says ", count->second));
+        }
+      }
       continue;
     }
     if (attr.type() != FILE_TYPE_REGULAR && attr.type() != FILE_TYPE_SYMLINK) {
@@ -65,6 +75,12 @@ absl::Status CheckInodes(const Tables& t, uint64_t next_inode, uint64_t inode_co
     }
     if (attr.type() == FILE_TYPE_SYMLINK && attr.size() != attr.symlink_target().size()) {
       return Broken(absl::StrCat("symlink ", id, " size differs from its target's"));
+    }
+  }
+  for (const auto& [id, count] : t.entry_counts) {
+    auto attr = t.inodes.find(id);
+    if (attr == t.inodes.end() || attr->second.type() != FILE_TYPE_DIRECTORY) {
+      return Broken(absl::StrCat("entry count of ", id, ", which is not a directory"));
     }
   }
   for (uint64_t id : t.orphans) {
@@ -155,6 +171,7 @@ absl::Status CheckConsistency(MetaStore* store) {
         }
         const uint64_t child = DecodeFixed64BE(value);
         ++t.entries_to[child];
+        ++t.entries_in[id];
         Attr dir, attr;
         if (!store->GetProto(keys::Inode(id), &dir).ok() || dir.type() != FILE_TYPE_DIRECTORY) {
           return Broken(absl::StrCat("entry '", name, "' in ", id, ", not a directory"));
@@ -185,6 +202,13 @@ absl::Status CheckConsistency(MetaStore* store) {
           return Broken(absl::StrCat("chunk record ", id));
         }
         t.chunks[id] = record;
+        break;
+      }
+      case 'K': {
+        if (key.size() != 9 || value.size() != 8) {
+          return Broken(absl::StrCat("entry count of directory ", id));
+        }
+        t.entry_counts[id] = DecodeFixed64BE(value);
         break;
       }
       case 'G': t.garbage.insert(id); break;

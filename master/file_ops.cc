@@ -195,6 +195,7 @@ void DropLink(Txn& txn, Attr attr, int64_t now_ns, bool keep_orphan) {
   if (attr.type() == FILE_TYPE_REGULAR) {
     PunchExtents(txn, attr.inode(), 0, std::numeric_limits<uint64_t>::max(), now_ns);
   }
+  if (attr.type() == FILE_TYPE_DIRECTORY) txn.Delete(keys::EntryCount(attr.inode()));
   txn.Delete(keys::Inode(attr.inode()));
   txn.PutCounter(keys::kInodeCount, txn.GetCounter(keys::kInodeCount) - 1);
 }

@@ -4,6 +4,8 @@
 //   M<name>                    metadata: applied index, id counters, inode count, safe mode
 //   I<inode>                   Attr
 //   D<parent><name>            directory entry -> child inode (8 bytes)
+//   K<dir>                     how many entries directory <dir> has (8 bytes); kept for the
+//                              directories made since it existed, others are counted by a scan
 //   E<inode><file offset>      Extent (chunk id, chunk offset, length)
 //   C<chunk>                   ChunkRecord
 //   G<chunk>                   GarbageRecord
@@ -44,6 +46,7 @@ inline std::string DirPrefix(uint64_t parent) { return Tagged('D', parent); }
 inline std::string Dirent(uint64_t parent, absl::string_view name) {
   return DirPrefix(parent) + std::string(name);
 }
+inline std::string EntryCount(uint64_t dir) { return Tagged('K', dir); }
 inline std::string ExtentPrefix(uint64_t inode) { return Tagged('E', inode); }
 inline std::string Extent(uint64_t inode, uint64_t offset) { return Tagged('E', inode, offset); }
 inline std::string Chunk(uint64_t chunk) { return Tagged('C', chunk); }

@@ -18,13 +18,35 @@ std::optional<uint64_t> LookupEntry(Txn& txn, uint64_t parent, absl::string_view
   return DecodeFixed64BE(*value);
 }
 
+// A directory's entry count (K<dir>) changes by `delta`, where one is kept.
+void CountEntries(Txn& txn, uint64_t dir, int delta) {
+  const std::string key = keys::EntryCount(dir);
+  std::optional<std::string> count = txn.Get(key);
+  if (!count || count->size() != 8) return;
+  txn.PutCounter(key, DecodeFixed64BE(*count) + delta);
+}
+
+// Adds the entry `name` (new in `parent`).
 void PutEntry(Txn& txn, uint64_t parent, absl::string_view name, uint64_t inode) {
   std::string value;
   PutFixed64BE(&value, inode);
   txn.Put(keys::Dirent(parent, name), std::move(value));
+  CountEntries(txn, parent, +1);
 }
 
+void DeleteEntry(Txn& txn, uint64_t parent, absl::string_view name) {
+  txn.Delete(keys::Dirent(parent, name));
+  CountEntries(txn, parent, -1);
+}
+
+// By the count where one is kept: a scan of an empty directory's entries would walk every
+// deletion LevelDB still holds past them (the extents of files deleted lately, say) until a live
+// key, which made rmdir cost as much as the deletes before it.
 bool DirIsEmpty(Txn& txn, uint64_t dir) {
+  if (std::optional<std::string> count = txn.Get(keys::EntryCount(dir));
+      count && count->size() == 8) {
+    return DecodeFixed64BE(*count) == 0;
+  }
   std::string prefix = keys::DirPrefix(dir);
   return txn.Scan(prefix, PrefixEnd(prefix), 1).empty();
 }
@@ -127,6 +149,7 @@ absl::StatusOr<Attr> ApplyMkdir(Txn& txn, const MkdirCmd& cmd, int64_t now_ns,
                                            dir, caller, cmd.uid(), cmd.gid(), now_ns));
   attr.set_parent(dir.inode());
   StoreInode(txn, attr);
+  txn.PutCounter(keys::EntryCount(attr.inode()), 0);
   PutEntry(txn, dir.inode(), cmd.name(), attr.inode());
   dir.set_nlink(dir.nlink() + 1);
   Touch(dir, now_ns);
@@ -151,7 +174,7 @@ absl::StatusOr<Attr> ApplyCreate(Txn& txn, const CreateCmd& cmd, int64_t now_ns,
     }
     DFS_RETURN_IF_ERROR(CheckRemoveEntry(dir, existing, caller));
     DropLink(txn, existing, now_ns);
-    txn.Delete(keys::Dirent(dir.inode(), cmd.name()));
+    DeleteEntry(txn, dir.inode(), cmd.name());
   } else {
     DFS_RETURN_IF_ERROR(CheckAccess(dir, caller, kMayWrite | kMayExec));
   }
@@ -208,7 +231,7 @@ absl::Status ApplyUnlink(Txn& txn, const UnlinkCmd& cmd, int64_t now_ns,
   if (attr.type() == FILE_TYPE_DIRECTORY) {
     return FsError(EISDIR, absl::StrCat("'", cmd.name(), "' is a directory"));
   }
-  txn.Delete(keys::Dirent(dir.inode(), cmd.name()));
+  DeleteEntry(txn, dir.inode(), cmd.name());
   DropLink(txn, attr, now_ns, cmd.keep_orphan());
   Touch(dir, now_ns);
   StoreInode(txn, dir);
@@ -225,7 +248,7 @@ absl::Status ApplyRmdir(Txn& txn, const RmdirCmd& cmd, int64_t now_ns, const Cal
   if (!DirIsEmpty(txn, attr.inode())) {
     return FsError(ENOTEMPTY, absl::StrCat("'", cmd.name(), "' is not empty"));
   }
-  txn.Delete(keys::Dirent(dir.inode(), cmd.name()));
+  DeleteEntry(txn, dir.inode(), cmd.name());
   DropLink(txn, attr, now_ns);
   dir.set_nlink(dir.nlink() - 1);
   Touch(dir, now_ns);
@@ -268,8 +291,9 @@ absl::Status ApplyRename(Txn& txn, const RenameCmd& cmd, int64_t now_ns,
       dst_dir.set_nlink(dst_dir.nlink() - 1);
     }
     DropLink(txn, target, now_ns, cmd.keep_orphan());
+    DeleteEntry(txn, dst_dir.inode(), cmd.new_name());  // PutEntry below names the new one
   }
-  txn.Delete(keys::Dirent(src_dir.inode(), cmd.name()));
+  DeleteEntry(txn, src_dir.inode(), cmd.name());
   PutEntry(txn, dst_dir.inode(), cmd.new_name(), attr.inode());
   attr.set_ctime_ns(now_ns);
   if (is_dir && src_dir.inode() != dst_dir.inode()) {

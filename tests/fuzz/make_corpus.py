@@ -207,7 +207,10 @@ MASTER_REQUESTS = [
     (23, "CheckFilesRequest", "inodes: 4 inodes: 5 all_chunks: true"),
     (24, "BatchRequest", 'session { client_id: 1 seq: 3 } ops { unlink { parent: 1 name: "a" } } '
      'ops { rmdir { parent: 1 name: "d" } } '
-     'ops { rename { parent: 1 name: "b" new_parent: 2 new_name: "c" } }'),
+     'ops { rename { parent: 1 name: "b" new_parent: 2 new_name: "c" } } '
+     'ops { mkdir { parent: 1 name: "m" inode: 100 mode: 493 } } '
+     'ops { create { parent: 1 name: "f" inode: 101 mode: 420 exclusive: true } }'),
+    (25, "ReserveInodesRequest", "count: 1024"),
 ]
 
 # ---- chunk_reader_fuzz: mode, range count, ranges (3-byte offset, 3-byte length), then a raw

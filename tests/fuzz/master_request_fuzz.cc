@@ -64,7 +64,7 @@ void ExpectNonZero(uint64_t id) {
 }
 
 void RunOne(uint8_t kind, std::string_view bytes) {
-  switch (kind % 25) {
+  switch (kind % 26) {
     case 0: return IfAccepted<LookupRequest>(bytes, [](auto& r) { ExpectName(r.name()); });
     case 1:
       return IfAccepted<LookupPathRequest>(bytes, [](auto& r) {
@@ -151,9 +151,23 @@ void RunOne(uint8_t kind, std::string_view bytes) {
               ExpectName(op.rename().name());
               ExpectName(op.rename().new_name());
               break;
+            case BatchOp::kMkdir:
+              ExpectName(op.mkdir().name());
+              if (op.mkdir().inode() == 0) Fail("a batched mkdir without its inode id");
+              break;
+            case BatchOp::kCreate:
+              ExpectName(op.create().name());
+              if (op.create().inode() == 0 || !op.create().exclusive() || op.create().size() != 0) {
+                Fail("a batched create without its id, not exclusive, or with content");
+              }
+              break;
             case BatchOp::OP_NOT_SET: Fail("a batch op without an op");
           }
         }
+      });
+    case 25:
+      return IfAccepted<ReserveInodesRequest>(bytes, [](auto& r) {
+        if (r.count() == 0 || r.count() > kMaxReservedInodes) Fail("a bad number of inode ids");
       });
   }
 }

@@ -11,6 +11,7 @@
 
 #include "common/errors.h"
 #include "gtest/gtest.h"
+#include "master/consistency_check.h"
 #include "master/keys.h"
 #include "tests/testutil/temp_dir.h"
 
@@ -990,6 +991,36 @@ TEST_F(StateMachineTest, BatchedMkdirsAndCreatesUseReservedIds) {
   EXPECT_EQ(d->type(), FILE_TYPE_DIRECTORY);
   EXPECT_EQ(ErrnoOf(sm_->Lookup(kRoot, "e").status()), ENOENT);
   EXPECT_EQ(ErrnoOf(sm_->Lookup(kRoot, "f").status()), ENOENT);
+}
+
+// A directory made since entry counts exist keeps one (keys::EntryCount) that follows every
+// change of its names, so rmdir trusts it instead of scanning (a scan of an empty directory
+// walked every deleted key after it): ENOTEMPTY while any name is left, whatever change left it,
+// and the store stays consistent (CheckConsistency compares each count with the entries).
+TEST_F(StateMachineTest, EntryCountsFollowEveryNameChange) {
+  absl::StatusOr<Attr> d = Mkdir(kRoot, "d");
+  ASSERT_TRUE(d.ok()) << d.status();
+  const uint64_t dir = d->inode();
+  ASSERT_TRUE(Create(dir, "a").ok());
+  ASSERT_TRUE(Create(dir, "b").ok());
+  ASSERT_TRUE(Create(kRoot, "x").ok());
+  ASSERT_TRUE(Mkdir(dir, "sub").ok());
+  ASSERT_TRUE(Rename(dir, "a", kRoot, "a2").ok());  // out
+  ASSERT_TRUE(Rename(kRoot, "x", dir, "b").ok());   // in, replacing b
+  ASSERT_TRUE(Rename(dir, "b", dir, "b2").ok());    // within
+  ASSERT_TRUE(Create(kRoot, "y").ok());
+  ASSERT_TRUE(Rename(kRoot, "y", dir, "y").ok());   // in, new
+  EXPECT_TRUE(CheckConsistency(sm_->store()).ok()) << CheckConsistency(sm_->store());
+  // Left: b2, sub, y.
+  for (const auto& [name, is_dir] : std::vector<std::pair<std::string, bool>>{
+           {"b2", false}, {"sub", true}, {"y", false}}) {
+    EXPECT_EQ(ErrnoOf(Rmdir(kRoot, "d")), ENOTEMPTY) << "before removing " << name;
+    ASSERT_TRUE((is_dir ? Rmdir(dir, name) : Unlink(dir, name)).ok()) << name;
+    EXPECT_TRUE(CheckConsistency(sm_->store()).ok()) << CheckConsistency(sm_->store());
+  }
+  EXPECT_TRUE(Rmdir(kRoot, "d").ok());
+  EXPECT_FALSE(sm_->store()->Get(keys::EntryCount(dir)).ok());
+  EXPECT_TRUE(CheckConsistency(sm_->store()).ok()) << CheckConsistency(sm_->store());
 }
 
 TEST_F(StateMachineTest, BatchIsRefusedWholeInSafeMode) {
