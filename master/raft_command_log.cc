@@ -263,6 +263,21 @@ void RaftCommandLog::Loop() {
       inbox.swap(inbox_);
       tasks.swap(tasks_);
     }
+    // Ticks come first: after a stall every missed tick counts before a message or a read is
+    // handled.
+    if (Clock::now() >= next_tick) {
+      next_tick = TickUntil(Clock::now(), next_tick);
+      // Reads the core dropped (leadership changed under them) time out here.
+      int64_t now_ns = NowNs();
+      for (auto it = reads_.begin(); it != reads_.end();) {
+        if (it->second->deadline_ns < now_ns) {
+          it->second->done.set_value(absl::UnavailableError("read index timed out"));
+          it = reads_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
     for (const raft::Message& m : inbox) node_->Step(m);
     for (auto& task : tasks) task(*node_);
     // Taken after the inbox: the acks just stepped may have committed the last batch.
@@ -285,25 +300,27 @@ void RaftCommandLog::Loop() {
       proposals_made_ += proposals.size();
       ++proposal_batches_;
     }
-    auto now = Clock::now();
-    if (now >= next_tick) {
-      node_->Tick();
-      next_tick += std::chrono::milliseconds(options_.tick_ms);
-      if (next_tick < now) next_tick = now + std::chrono::milliseconds(options_.tick_ms);
-      // Reads the core dropped (leadership changed under them) time out here.
-      int64_t now_ns = NowNs();
-      for (auto it = reads_.begin(); it != reads_.end();) {
-        if (it->second->deadline_ns < now_ns) {
-          it->second->done.set_value(absl::UnavailableError("read index timed out"));
-          it = reads_.erase(it);
-        } else {
-          ++it;
-        }
-      }
-    }
     while (node_->HasReady()) HandleReady(node_->GetReady());
     MaybeCompact(false);
   }
+}
+
+std::chrono::steady_clock::time_point RaftCommandLog::TickUntil(
+    std::chrono::steady_clock::time_point now, std::chrono::steady_clock::time_point next_tick) {
+  // One Tick per tick_ms that passed, not one per wake-up: a process that stood still (stopped,
+  // starved of CPU, its VM paused) must not come back believing that no time passed. A leader's
+  // lease is counted in ticks; if it ran out during the stall, a read must not be answered under
+  // it (another master may lead by now). A follower ticked past its election timeout campaigns,
+  // as it should: it heard from no leader for that long (pre-vote keeps that harmless).
+  const auto tick = std::chrono::milliseconds(options_.tick_ms);
+  // More than enough to expire any lease and election timer; the rest of a long stall is skipped.
+  const int max_ticks = 2 * options_.election_ticks + 2;
+  for (int ticks = 0; now >= next_tick; ++ticks) {
+    if (ticks == max_ticks) return now + tick;
+    node_->Tick();
+    next_tick += tick;
+  }
+  return next_tick;
 }
 
 void RaftCommandLog::HandleReady(raft::Ready ready) {

@@ -98,6 +98,10 @@ class RaftCommandLog : public CommandLog {
   // Runs `fn` on the loop thread with the node, between Readies; returns its result.
   absl::Status RunOnLoop(std::function<absl::Status(raft::RaftNode&)> fn);
   void Loop();
+  // Ticks the core once for each tick_ms from `next_tick` up to `now` (a bounded number of times
+  // after a long stall); returns the next tick's time.
+  std::chrono::steady_clock::time_point TickUntil(std::chrono::steady_clock::time_point now,
+                                                  std::chrono::steady_clock::time_point next_tick);
   // Whether new proposals wait: a leader holds them while its last batch is uncommitted, so that
   // they go out together in the next batch (one fsync and one append per follower for all of
   // them) rather than one small batch per wake-up of the loop, each with its own fsync and

@@ -415,5 +415,52 @@ TEST(RaftTest, IsolatedLeaderAcknowledgesNothingAndServesNoStaleReads) {
   EXPECT_FALSE(names.count("from-minority")) << "the minority leader's write took effect";
 }
 
+// A leader that stood still (SIGSTOP, as a VM pause or a stall would) must count the time that
+// passed before it answers a read under its lease: by then another master leads and has taken a
+// write. Cut off from its peers, it hears nothing of that; a lease still counted valid would
+// answer NOT_FOUND. (Before the driver ticked once per elapsed tick it did, for ~500 ms.)
+TEST(RaftTest, LeaseholderThatStoodStillServesNoStaleReadsWhenItResumes) {
+  ClusterOptions options = ThreeMasters();
+  options.extra_master_flags = {"--lease_reads"};
+  TestCluster cluster(options);
+  ASSERT_TRUE(cluster.Start().ok());
+  ASSERT_TRUE(NewClient(cluster)->Mkdir(kRootInode, "warm-up", 0755).ok());
+  // Past its first election timeout a leader holds a lease (renewed by every heartbeat round).
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  int old_leader = cluster.FindLeader();
+  ASSERT_GE(old_leader, 0);
+  auto old_stub = MasterService::NewStub(GetChannel(cluster.master_addresses()[old_leader]));
+  Isolate(cluster, old_leader, true);
+  const pid_t old_pid = cluster.master_pid(old_leader);
+  ASSERT_EQ(::kill(old_pid, SIGSTOP), 0);
+  int new_leader = -1;
+  for (int attempt = 0; attempt < 200 && new_leader < 0; ++attempt) {
+    int l = cluster.FindLeader();
+    if (l >= 0 && l != old_leader) new_leader = l;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (new_leader < 0) ::kill(old_pid, SIGCONT);
+  ASSERT_GE(new_leader, 0);
+  ClientOptions majority;
+  for (int i = 0; i < 3; ++i) {
+    if (i != old_leader) majority.masters.push_back(cluster.master_addresses()[i]);
+  }
+  auto client = Client::New(majority);
+  ASSERT_TRUE(client.ok());
+  absl::Status written = (*client)->Mkdir(kRootInode, "while-it-stood-still", 0755).status();
+  ASSERT_EQ(::kill(old_pid, SIGCONT), 0);
+  ASSERT_TRUE(written.ok()) << written;
+  grpc::ClientContext context;
+  SetTimeout(&context, 3000);
+  LookupRequest request;
+  request.set_parent(kRootInode);
+  request.set_name("while-it-stood-still");
+  AttrResponse response;
+  grpc::Status s = old_stub->Lookup(&context, request, &response);
+  EXPECT_NE(s.error_code(), grpc::StatusCode::NOT_FOUND) << "stale read from the resumed leader";
+  Isolate(cluster, old_leader, false);
+  EXPECT_TRUE(CaughtUp(cluster, old_leader));
+}
+
 }  // namespace
 }  // namespace dfs::testing

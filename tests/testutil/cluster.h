@@ -89,6 +89,7 @@ class TestCluster {
   // Returns the exit code for SIGKILL/SIGTERM (see Process::Signal).
   int StopMasterAt(int i, int signal = 9);
   bool MasterRunning(int i) const { return masters_[i]->running(); }
+  pid_t master_pid(int i) const { return masters_[i]->pid(); }
   // Waits up to `timeout_ms` for master i to exit on its own; returns its exit code.
   absl::StatusOr<int> WaitForMasterExit(int i, int timeout_ms) { return masters_[i]->Wait(timeout_ms); }
   // Index of the master that says it is the leader, or -1; WaitForLeader polls for one.
