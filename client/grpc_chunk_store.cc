@@ -5,7 +5,9 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "common/call_group.h"
 #include "common/crc32c.h"
+#include "common/errors.h"
 #include "common/grpc_status.h"
 #include "common/logging.h"
 #include "common/metrics.h"
@@ -18,8 +20,7 @@ namespace {
 
 constexpr int64_t kProbeTimeoutMs = 2000;
 
-// One WriteChunk stream: to `nodes[0]`, which forwards to the rest of `nodes` (a chain), or to
-// one node alone (`nodes` of one: a branch of a fan-out).
+// One WriteChunk stream: to `nodes[0]`, which forwards to the rest of `nodes` (a chain).
 class ChunkStream {
  public:
   ChunkStream(uint64_t chunk_id, const std::vector<DatanodeInfo>& nodes, int64_t timeout_ms)
@@ -96,20 +97,17 @@ class ChunkStream {
   bool done_ = false;
 };
 
-// A chunk's replicas written through one chain, or (fan_out) one stream per datanode at once.
-class GrpcChunkPipeline : public ChunkPipeline {
+void ObservePipelineLatency(std::chrono::steady_clock::time_point start) {
+  static metrics::Histogram* const latency = WriteStageLatency("pipeline");
+  latency->Observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+}
+
+// A chunk's replicas written through one chain of datanodes.
+class ChainPipeline : public ChunkPipeline {
  public:
-  GrpcChunkPipeline(uint64_t chunk_id, std::vector<DatanodeInfo> nodes, int64_t timeout_ms,
-                    bool fan_out)
-      : chunk_id_(chunk_id), nodes_(std::move(nodes)) {
-    if (fan_out) {
-      for (const DatanodeInfo& node : nodes_) {
-        streams_.push_back(std::make_unique<ChunkStream>(chunk_id_, std::vector{node}, timeout_ms));
-      }
-    } else {
-      streams_.push_back(std::make_unique<ChunkStream>(chunk_id_, nodes_, timeout_ms));
-    }
-  }
+  ChainPipeline(uint64_t chunk_id, std::vector<DatanodeInfo> nodes, int64_t timeout_ms)
+      : chunk_id_(chunk_id), nodes_(std::move(nodes)), stream_(chunk_id_, nodes_, timeout_ms) {}
 
   uint64_t chunk_id() const override { return chunk_id_; }
   const std::vector<DatanodeInfo>& nodes() const override { return nodes_; }
@@ -119,11 +117,9 @@ class GrpcChunkPipeline : public ChunkPipeline {
     WriteChunkRequest request;
     request.set_data(piece.data(), piece.size());
     request.set_data_crc32c(Crc32c(piece.data(), piece.size()));
-    for (auto& stream : streams_) {
-      if (absl::Status s = stream->Write(request, last); !s.ok()) {
-        done_ = true;
-        return s;
-      }
+    if (absl::Status s = stream_.Write(request, last); !s.ok()) {
+      done_ = true;
+      return s;
     }
     return absl::OkStatus();
   }
@@ -131,38 +127,126 @@ class GrpcChunkPipeline : public ChunkPipeline {
   absl::StatusOr<SealedChunk> Finish() override {
     if (done_) return absl::FailedPreconditionError("pipeline already finished");
     done_ = true;
-    if (!streams_[0]->header_sent()) {
+    if (!stream_.header_sent()) {
       // An empty chunk is never written (empty files have no chunks), so this is a bug.
       return absl::InternalError("finishing a pipeline that was sent nothing");
     }
-    // Every stream is half-closed before any answer is awaited: the nodes seal in parallel.
-    for (auto& stream : streams_) stream->WritesDone();
+    stream_.WritesDone();
+    DFS_ASSIGN_OR_RETURN(WriteChunkResponse response, stream_.Finish());
     SealedChunk sealed;
-    for (size_t i = 0; i < streams_.size(); ++i) {
-      DFS_ASSIGN_OR_RETURN(WriteChunkResponse response, streams_[i]->Finish());
-      if (i > 0 && (response.length() != sealed.length || response.crc32c() != sealed.crc32c)) {
-        return absl::DataLossError(absl::StrCat(
-            "chunk ", chunk_id_, ": replicas differ (length ", sealed.length, " crc ",
-            sealed.crc32c, " vs ", response.length(), " crc ", response.crc32c(), ")"));
-      }
-      sealed.length = response.length();
-      sealed.crc32c = response.crc32c();
-      sealed.stored_on.insert(sealed.stored_on.end(), response.stored_on().begin(),
-                              response.stored_on().end());
-    }
-    static metrics::Histogram* const latency = WriteStageLatency("pipeline");
-    latency->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start_)
-                         .count());
+    sealed.length = response.length();
+    sealed.crc32c = response.crc32c();
+    sealed.stored_on.assign(response.stored_on().begin(), response.stored_on().end());
+    ObservePipelineLatency(start_);
     return sealed;
   }
 
  private:
   const uint64_t chunk_id_;
   const std::vector<DatanodeInfo> nodes_;
-  std::vector<std::unique_ptr<ChunkStream>> streams_;
+  ChunkStream stream_;
   bool done_ = false;
   const std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
 };
+
+// A small chunk sent whole to every replica at once: one PutChunk call per datanode, all in
+// flight together (gRPC's callback API), so the nodes store and fsync in parallel and the client
+// waits for one round trip, with no stream to set up and no chain to cross.
+class FanOutPipeline : public ChunkPipeline {
+ public:
+  FanOutPipeline(uint64_t chunk_id, std::vector<DatanodeInfo> nodes, int64_t timeout_ms)
+      : chunk_id_(chunk_id), nodes_(std::move(nodes)), timeout_ms_(timeout_ms) {}
+
+  ~FanOutPipeline() override {
+    // Calls still in flight write into calls_: stop them before it goes.
+    if (group_ != nullptr && !done_) {
+      for (auto& call : calls_) call->context.TryCancel();
+      group_->Wait();
+    }
+  }
+
+  uint64_t chunk_id() const override { return chunk_id_; }
+  const std::vector<DatanodeInfo>& nodes() const override { return nodes_; }
+
+  absl::Status Write(absl::string_view piece, bool last) override {
+    if (done_ || group_ != nullptr) {
+      return absl::FailedPreconditionError("pipeline already finished");
+    }
+    request_.mutable_data()->append(piece.data(), piece.size());
+    if (last) Send();
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<SealedChunk> Finish() override {
+    if (done_) return absl::FailedPreconditionError("pipeline already finished");
+    if (request_.data().empty()) {
+      // An empty chunk is never written (empty files have no chunks), so this is a bug.
+      done_ = true;
+      return absl::InternalError("finishing a pipeline that was sent nothing");
+    }
+    if (group_ == nullptr) Send();
+    group_->Wait();
+    done_ = true;
+    SealedChunk sealed;
+    for (size_t i = 0; i < calls_.size(); ++i) {
+      const Call& call = *calls_[i];
+      if (!call.status.ok()) {
+        return PrefixMessage(
+            absl::StrCat("chunk ", chunk_id_, " via ", nodes_[i].address(), ": "),
+            FromGrpcStatus(call.status));
+      }
+      if (i > 0 && (call.response.length() != sealed.length ||
+                    call.response.crc32c() != sealed.crc32c)) {
+        return absl::DataLossError(absl::StrCat(
+            "chunk ", chunk_id_, ": replicas differ (length ", sealed.length, " crc ",
+            sealed.crc32c, " vs ", call.response.length(), " crc ", call.response.crc32c(), ")"));
+      }
+      sealed.length = call.response.length();
+      sealed.crc32c = call.response.crc32c();
+      sealed.stored_on.insert(sealed.stored_on.end(), call.response.stored_on().begin(),
+                              call.response.stored_on().end());
+    }
+    ObservePipelineLatency(start_);
+    return sealed;
+  }
+
+ private:
+  struct Call {
+    std::unique_ptr<DatanodeService::Stub> stub;
+    grpc::ClientContext context;
+    WriteChunkResponse response;
+    grpc::Status status;
+  };
+
+  void Send() {
+    request_.set_chunk_id(chunk_id_);
+    request_.set_data_crc32c(Crc32c(request_.data()));
+    group_ = std::make_unique<CallGroup>();
+    for (const DatanodeInfo& node : nodes_) {
+      Call& call = *calls_.emplace_back(std::make_unique<Call>());
+      call.stub = DatanodeService::NewStub(GetChannel(node.address()));
+      SetTimeout(&call.context, timeout_ms_);
+      call.stub->async()->PutChunk(&call.context, &request_, &call.response,
+                                   group_->Done(&call.status));
+    }
+  }
+
+  const uint64_t chunk_id_;
+  const std::vector<DatanodeInfo> nodes_;
+  const int64_t timeout_ms_;
+  PutChunkRequest request_;
+  std::vector<std::unique_ptr<Call>> calls_;
+  std::unique_ptr<CallGroup> group_;  // once sent
+  bool done_ = false;
+  const std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+};
+
+// The pipeline for a chunk of `size_hint` bytes through `nodes`.
+std::unique_ptr<ChunkPipeline> NewPipeline(uint64_t chunk_id, std::vector<DatanodeInfo> nodes,
+                                           int64_t timeout_ms, bool fan_out) {
+  if (fan_out) return std::make_unique<FanOutPipeline>(chunk_id, std::move(nodes), timeout_ms);
+  return std::make_unique<ChainPipeline>(chunk_id, std::move(nodes), timeout_ms);
+}
 
 }  // namespace
 
@@ -188,8 +272,8 @@ absl::StatusOr<std::unique_ptr<ChunkPipeline>> GrpcChunkAllocator::Open(
     uint64_t size_hint, const std::vector<std::string>& exclude) {
   const int64_t timeout_ms = DataTimeoutMs(options_, size_hint);
   if (std::optional<ReservedChunk> reserved = reservations_.Take(size_hint, exclude)) {
-    return std::unique_ptr<ChunkPipeline>(new GrpcChunkPipeline(
-        reserved->chunk_id, std::move(reserved->pipeline), timeout_ms, FanOut(size_hint)));
+    return NewPipeline(reserved->chunk_id, std::move(reserved->pipeline), timeout_ms,
+                       FanOut(size_hint));
   }
   const bool reserve = options_.chunk_reserve_count > 0 && reservations_.Covers(size_hint, exclude);
   AllocateChunkRequest request;
@@ -217,8 +301,7 @@ absl::StatusOr<std::unique_ptr<ChunkPipeline>> GrpcChunkAllocator::Open(
   }
   reservations_.Add(std::move(extra));
   std::vector<DatanodeInfo> nodes(response->pipeline().begin(), response->pipeline().end());
-  return std::unique_ptr<ChunkPipeline>(new GrpcChunkPipeline(
-      response->chunk_id(), std::move(nodes), timeout_ms, FanOut(size_hint)));
+  return NewPipeline(response->chunk_id(), std::move(nodes), timeout_ms, FanOut(size_hint));
 }
 
 bool GrpcChunkAllocator::FanOut(uint64_t size_hint) const {

@@ -1,6 +1,7 @@
 // The real datanode side of ChunkWriter: chunks allocated by the master (AllocateChunk) and
 // written with DatanodeService.WriteChunk through a chain of datanodes, or, for a chunk of at
-// most ClientOptions::fan_out_max_bytes whose size is known, to every datanode at once.
+// most ClientOptions::fan_out_max_bytes whose size is known, with one PutChunk to every datanode
+// at once.
 //
 // GrpcChunkAllocator is thread-safe (it only holds the thread-safe MasterClient); each pipeline
 // it opens belongs to the one ChunkWriter that asked for it.

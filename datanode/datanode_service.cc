@@ -106,6 +106,15 @@ class DownstreamStream {
   bool finished_ = false;
 };
 
+// DataLoss unless `data`, `offset` bytes into chunk `chunk_id`, matches the CRC32C it came with.
+absl::Status CheckPieceCrc(uint64_t chunk_id, uint64_t offset, const std::string& data,
+                           uint32_t crc32c) {
+  if (Crc32c(data) == crc32c) return absl::OkStatus();
+  return absl::DataLossError(
+      absl::StrFormat("chunk %016x: data piece at offset %d (%d bytes) does not match its CRC32C",
+                      chunk_id, offset, data.size()));
+}
+
 // Best effort: removes chunk `chunk_id` from nodes that committed it although the write as a
 // whole failed. What this misses, the master's garbage collection removes later.
 void DeleteFromNodes(uint64_t chunk_id, const std::vector<std::string>& addresses) {
@@ -169,11 +178,8 @@ absl::StatusOr<WriteChunkResponse> DatanodeServiceImpl::DoWriteChunk(
   do {
     DFS_RETURN_IF_ERROR(ValidateWritePiece(request, first, writer->length()));
     // Checked before forwarding, so a piece corrupted on the way here goes no further.
-    if (Crc32c(request.data()) != request.data_crc32c()) {
-      return absl::DataLossError(absl::StrFormat(
-          "chunk %016x: data piece at offset %d (%d bytes) does not match its CRC32C", chunk_id,
-          writer->length(), request.data().size()));
-    }
+    DFS_RETURN_IF_ERROR(
+        CheckPieceCrc(chunk_id, writer->length(), request.data(), request.data_crc32c()));
     if (downstream != nullptr) DFS_RETURN_IF_ERROR(downstream->Write(request));
     DFS_RETURN_IF_ERROR(writer->Append(request.data()));
     first = false;
@@ -223,6 +229,31 @@ absl::StatusOr<WriteChunkResponse> DatanodeServiceImpl::DoWriteChunk(
   DFS_LOG(DEBUG) << absl::StrFormat("stored chunk %016x (%d bytes) on %s", chunk_id, meta->length,
                                     absl::StrJoin(response.stored_on(), ","));
   return response;
+}
+
+grpc::Status DatanodeServiceImpl::PutChunk(grpc::ServerContext* context,
+                                           const PutChunkRequest* request,
+                                           WriteChunkResponse* response) {
+  if (absl::Status s = ValidateRequest(*request); !s.ok()) return ToGrpcStatus(s);
+  CallGuard call(&active_calls_);
+  CallGuard stream(&active_streams_);
+  absl::Status status = DoPutChunk(*request, response);
+  if (!status.ok()) {
+    DFS_LOG(WARNING) << "PutChunk from " << context->peer() << " failed: " << status;
+  }
+  return ToGrpcStatus(status);
+}
+
+absl::Status DatanodeServiceImpl::DoPutChunk(const PutChunkRequest& request,
+                                             WriteChunkResponse* response) {
+  DFS_RETURN_IF_ERROR(CheckPieceCrc(request.chunk_id(), 0, request.data(), request.data_crc32c()));
+  DFS_ASSIGN_OR_RETURN(std::unique_ptr<ChunkWriter> writer, store_->OpenWriter(request.chunk_id()));
+  DFS_RETURN_IF_ERROR(writer->Append(request.data()));
+  DFS_ASSIGN_OR_RETURN(ChunkMeta meta, writer->Commit());
+  response->set_length(meta.length);
+  response->set_crc32c(meta.crc32c);
+  response->add_stored_on(store_->node_id());
+  return absl::OkStatus();
 }
 
 grpc::Status DatanodeServiceImpl::ReadChunk(grpc::ServerContext* context,

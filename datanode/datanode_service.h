@@ -4,7 +4,8 @@
 // node of the chain as it arrives and appends it locally at the same time, so a chunk crosses
 // the chain in about the time one hop takes. A node answers only after it and every node after
 // it hold the chunk durably; on any failure it answers with an error and keeps no committed copy.
-// ReadChunk streams a verified byte range in pieces of at most kDataPieceBytes.
+// PutChunk stores a small chunk sent whole, on this node alone (the client fans out to every
+// replica). ReadChunk streams a verified byte range in pieces of at most kDataPieceBytes.
 //
 // Thread-safety: gRPC calls the handlers from many threads at once; the service is thread-safe.
 // The store must outlive the service.
@@ -28,6 +29,8 @@ class DatanodeServiceImpl final : public DatanodeService::Service {
   grpc::Status WriteChunk(grpc::ServerContext* context,
                           grpc::ServerReader<WriteChunkRequest>* reader,
                           WriteChunkResponse* response) override;
+  grpc::Status PutChunk(grpc::ServerContext* context, const PutChunkRequest* request,
+                        WriteChunkResponse* response) override;
   grpc::Status ReadChunk(grpc::ServerContext* context, const ReadChunkRequest* request,
                          grpc::ServerWriter<ReadChunkResponse>* writer) override;
   grpc::Status DeleteChunks(grpc::ServerContext* context, const DeleteChunksRequest* request,
@@ -46,6 +49,7 @@ class DatanodeServiceImpl final : public DatanodeService::Service {
  private:
   absl::StatusOr<WriteChunkResponse> DoWriteChunk(grpc::ServerContext* context,
                                                   grpc::ServerReader<WriteChunkRequest>* reader);
+  absl::Status DoPutChunk(const PutChunkRequest& request, WriteChunkResponse* response);
   absl::Status DoReadChunk(grpc::ServerContext* context, const ReadChunkRequest& request,
                            grpc::ServerWriter<ReadChunkResponse>* writer);
 

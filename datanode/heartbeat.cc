@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
+#include "common/call_group.h"
 #include "common/file_util.h"
 #include "common/grpc_status.h"
 #include "common/logging.h"
@@ -112,18 +113,8 @@ int HeartbeatSender::RunOnce() {
     grpc::Status status;
     bool full_report = false;
   };
-  // Shared with the callbacks, which gRPC runs on its own threads: a callback may still be
-  // leaving the mutex when this function sees the count reach zero and returns.
-  struct Pending {
-    absl::Mutex mu;
-    size_t count ABSL_GUARDED_BY(mu) = 0;
-  };
-  auto pending = std::make_shared<Pending>();
-  {
-    absl::MutexLock lock(&pending->mu);
-    pending->count = masters_.size();
-  }
   std::vector<std::unique_ptr<Call>> calls;
+  CallGroup group;
 
   for (Master& master : masters_) {
     auto call = std::make_unique<Call>();
@@ -141,18 +132,10 @@ int HeartbeatSender::RunOnce() {
     SetTimeout(&call->context, timeout_ms);
     Call* raw = call.get();
     master.stub->async()->Heartbeat(&raw->context, &raw->request, &raw->response,
-                                    [raw, pending](grpc::Status status) {
-                                      raw->status = std::move(status);
-                                      absl::MutexLock lock(&pending->mu);
-                                      --pending->count;
-                                    });
+                                    group.Done(&raw->status));
     calls.push_back(std::move(call));
   }
-  {
-    absl::MutexLock lock(&pending->mu);
-    pending->mu.Await(absl::Condition(
-        +[](Pending* p) { return p->count == 0; }, pending.get()));
-  }
+  group.Wait();
 
   int ok = 0;
   std::vector<uint64_t> to_delete;

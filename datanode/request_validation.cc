@@ -29,6 +29,12 @@ absl::Status ValidateWritePiece(const WriteChunkRequest& piece, bool first, uint
   return CheckRange(written, piece.data().size(), kMaxChunkBytes, "chunk data");
 }
 
+absl::Status ValidateRequest(const PutChunkRequest& request) {
+  DFS_RETURN_IF_ERROR(CheckNonZero(request.chunk_id(), "chunk id"));
+  if (request.data().empty()) return absl::InvalidArgumentError("PutChunk without data");
+  return CheckRange(0, request.data().size(), kMaxPutChunkBytes, "chunk data");
+}
+
 absl::Status ValidateRequest(const ReadChunkRequest& request) {
   DFS_RETURN_IF_ERROR(CheckNonZero(request.chunk_id(), "chunk id"));
   // Length 0 means "to the end"; any range is fine as long as it does not wrap.

@@ -26,6 +26,8 @@
 # 3 repetitions, 3 datanodes; also from the environment as SIZE_MIB FILES DIRS FSYNC_FILES CP_MIB
 # REPS DATANODES. A quick run: tools/bench/fuse_bench.sh --size 64 --files 500 --dirs 200 --reps 1
 #
+# MASTER_FLAGS: extra dfs-master flags for the dfs cluster, split on spaces (e.g.
+# MASTER_FLAGS=--lease_reads: reads served under the leader's lease, an opt-in).
 # Uses binaries from $DFS_BUILD_DIR/bin (default build/bin; built with tools/setup.sh when
 # DFS_BUILD_DIR is unset). Drops the page cache when root. BENCH_KEEP=1 keeps the work directory.
 set -euo pipefail
@@ -56,7 +58,9 @@ declare -A dir=([local]="$work/local" [passthru]="$work/passthru" [dfs]="$work/d
 targets=(local passthru dfs)
 mkdir -p "$work/local"
 passthru_mount "$work/passthru" "$work/passthru-backing"
-cluster_up fb 3 "$datanodes"
+read -r -a master_flags <<<"${MASTER_FLAGS:-}"
+cluster_up fb 3 "$datanodes" ${master_flags[@]+"${master_flags[@]}"}
+echo "dfs: 3 masters, $datanodes datanodes, RF 3, master flags: ${MASTER_FLAGS:-(defaults)}"
 fuse_mount "$work/dfs"
 remount() {  # remount TARGET: the FUSE targets start with cold client caches
   case "$1" in

@@ -17,6 +17,7 @@
 #include "common/grpc_status.h"
 #include "common/random.h"
 #include "common/rpc.h"
+#include "common/status.h"
 #include "common/validation.h"
 #include "datanode/datanode_server.h"
 #include "gtest/gtest.h"
@@ -90,6 +91,18 @@ TEST(DatanodeRequestValidationTest, ReadDeleteReplicate) {
       ValidateRequest(Replicate(4, 100, std::vector<std::string>(kMaxReplicas + 1, "h:1")))));
 }
 
+TEST(DatanodeRequestValidationTest, PutChunk) {
+  PutChunkRequest put;
+  put.set_data("abc");
+  EXPECT_TRUE(absl::IsInvalidArgument(ValidateRequest(put)));  // chunk 0
+  put.set_chunk_id(8);
+  EXPECT_TRUE(ValidateRequest(put).ok());
+  put.clear_data();
+  EXPECT_TRUE(absl::IsInvalidArgument(ValidateRequest(put)));  // nothing to store
+  put.set_data(std::string(kMaxPutChunkBytes + 1, 'x'));
+  EXPECT_TRUE(absl::IsInvalidArgument(ValidateRequest(put)));
+}
+
 // ---- through a real datanode ----
 
 class DatanodeRpcTest : public ::testing::Test {
@@ -119,6 +132,19 @@ class DatanodeRpcTest : public ::testing::Test {
     writer->Write(request);
     writer->WritesDone();
     return FromGrpcStatus(writer->Finish());
+  }
+
+  absl::StatusOr<WriteChunkResponse> Put(uint64_t chunk_id, const std::string& data,
+                                         uint32_t crc32c) {
+    grpc::ClientContext context;
+    SetTimeout(&context, 10000);
+    PutChunkRequest request;
+    request.set_chunk_id(chunk_id);
+    request.set_data(data);
+    request.set_data_crc32c(crc32c);
+    WriteChunkResponse response;
+    DFS_RETURN_IF_ERROR(FromGrpcStatus(stub_->PutChunk(&context, request, &response)));
+    return response;
   }
 
   // The status of a ReadChunk call (the data is checked through the store).
@@ -227,4 +253,26 @@ TEST_F(DatanodeRpcTest, ChunkFilesStayInsideTheDataDirectory) {
 }
 
 }  // namespace
+// A small chunk in one message: stored, sealed and readable; refused whole when its CRC does not
+// match or the id is taken, and then nothing is left behind.
+TEST_F(DatanodeRpcTest, PutChunkStoresASmallChunkWhole) {
+  const std::string data = "a small file's bytes";
+  absl::StatusOr<WriteChunkResponse> put = Put(12, data, Crc32c(data));
+  ASSERT_TRUE(put.ok()) << put.status();
+  EXPECT_EQ(put->length(), data.size());
+  EXPECT_EQ(put->crc32c(), Crc32c(data));
+  ASSERT_EQ(put->stored_on_size(), 1);
+  EXPECT_EQ(put->stored_on(0), node_->store()->node_id());
+  auto stored = node_->store()->Read(12, 0, data.size());
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(*stored, data);
+
+  EXPECT_TRUE(absl::IsDataLoss(Put(13, data, Crc32c(data) ^ 1).status()));
+  EXPECT_FALSE(node_->store()->Contains(13));
+  EXPECT_TRUE(absl::IsAlreadyExists(Put(12, "other bytes", Crc32c("other bytes")).status()));
+  EXPECT_EQ(*node_->store()->Read(12, 0, data.size()), data);
+  EXPECT_TRUE(absl::IsInvalidArgument(Put(0, data, Crc32c(data)).status()));
+  EXPECT_EQ(node_->store()->List(), std::vector<uint64_t>{12});
+}
+
 }  // namespace dfs
