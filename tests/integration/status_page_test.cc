@@ -38,7 +38,11 @@ std::string EnsureChromium() {
   if (r.exit_code != 0) {
     RunCommand({"apt-get", "update", "-qq"}, 300000);
     r = RunCommand(install, 600000);
-    if (r.exit_code != 0) std::cerr << "apt-get install chromium failed: " << r.err << "\n";
+    if (r.exit_code != 0) {
+      // apt-get puts some of its errors on stdout: show both.
+      std::cerr << "apt-get install chromium failed (exit " << r.exit_code << "):\n"
+                << r.out << r.err << "\n";
+    }
   }
   return FindProgram("chromium");
 }

@@ -138,13 +138,29 @@ grpc::Status FakeDatanode::WriteChunk(grpc::ServerContext* context,
     }
     for (const std::string& id : downstream_response.stored_on()) response->add_stored_on(id);
   }
+  Store(header.chunk_id(), data, response);
+  return grpc::Status::OK;
+}
+
+grpc::Status FakeDatanode::PutChunk(grpc::ServerContext* context, const PutChunkRequest* request,
+                                    WriteChunkResponse* response) {
+  if (fail_writes) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "refusing writes");
+  if (Crc32c(request->data()) != request->data_crc32c()) {
+    return grpc::Status(grpc::StatusCode::DATA_LOSS, "chunk checksum mismatch");
+  }
+  response->add_stored_on(id_);
+  Store(request->chunk_id(), request->data(), response);
+  return grpc::Status::OK;
+}
+
+void FakeDatanode::Store(uint64_t chunk_id, const std::string& data,
+                         WriteChunkResponse* response) {
   {
     absl::MutexLock lock(&mu_);
-    chunks_[header.chunk_id()] = data;
+    chunks_[chunk_id] = data;
   }
   response->set_length(data.size());
   response->set_crc32c(Crc32c(data));
-  return grpc::Status::OK;
 }
 
 grpc::Status FakeDatanode::ReadChunk(grpc::ServerContext* context, const ReadChunkRequest* request,

@@ -43,7 +43,7 @@ class FakeDatanode : public DatanodeService::Service {
 
   // Faults.
   std::atomic<bool> corrupt_reads{false};  // flip a byte of every piece (CRC left as it was)
-  std::atomic<bool> fail_writes{false};    // refuse WriteChunk with UNAVAILABLE
+  std::atomic<bool> fail_writes{false};    // refuse WriteChunk and PutChunk with UNAVAILABLE
   std::atomic<bool> lose_chunks{false};    // answer NOT_FOUND for every read
   std::atomic<int> piece_delay_ms{0};      // sleep before sending each read piece
   std::atomic<int> reads{0};
@@ -51,12 +51,17 @@ class FakeDatanode : public DatanodeService::Service {
   grpc::Status WriteChunk(grpc::ServerContext* context,
                           grpc::ServerReader<WriteChunkRequest>* reader,
                           WriteChunkResponse* response) override;
+  grpc::Status PutChunk(grpc::ServerContext* context, const PutChunkRequest* request,
+                        WriteChunkResponse* response) override;
   grpc::Status ReadChunk(grpc::ServerContext* context, const ReadChunkRequest* request,
                          grpc::ServerWriter<ReadChunkResponse>* writer) override;
   grpc::Status Identity(grpc::ServerContext* context, const DatanodeEmpty* request,
                         DatanodeIdentity* response) override;
 
  private:
+  // Keeps a written chunk and fills in its length and CRC.
+  void Store(uint64_t chunk_id, const std::string& data, WriteChunkResponse* response);
+
   const std::string id_;
   std::string address_;
   std::unique_ptr<grpc::Server> server_;
