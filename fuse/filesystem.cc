@@ -486,6 +486,9 @@ absl::StatusOr<Attr> FileSystem::Lookup(uint64_t parent, absl::string_view name)
   DFS_RETURN_IF_ERROR(CheckName(name));
   DFS_ASSIGN_OR_RETURN(Attr attr, LookupAttr(parent, name));
   AddLookup(attr);
+  // A directory this mount changed lately: the entry's attributes (from the cache, which the feed
+  // has not brought the change to yet) would hand the kernel its old link count and times.
+  if (std::optional<Attr> own = write_behind_.DirAttr(attr.inode())) attr = *std::move(own);
   if (std::shared_ptr<InodeState> state = FindState(attr.inode())) {
     absl::MutexLock lock(&state->mu);
     ApplyPendingLocked(*state, &attr);

@@ -294,6 +294,21 @@ TEST_F(PosixTest, ParentAttributesAfterEachChangeAreTheMasters) {
   EXPECT_EQ(dst.st_nlink, dst_links + 1);
 }
 
+// A lookup of a directory this mount has just changed behind the master's back must give the
+// kernel the changed attributes, not the metadata cache's (the feed has not brought the change
+// yet). The kernel looks a name up afresh for an exclusive create: a mkdir of an existing name
+// (EEXIST) replaced the parent's attributes with the lookup's. (The differential test found a
+// link count one short after a mkdir in the directory.)
+TEST_F(PosixTest, LookupOfADirectoryChangedBehindShowsTheChange) {
+  ASSERT_EQ(::mkdir(P("parent").c_str(), 0755), 0);
+  ASSERT_EQ(SyncDir(dir_), 0);
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_EQ(::mkdir(P(absl::StrCat("parent/sub", i)).c_str(), 0755), 0) << i;
+    ASSERT_EQ(ErrnoIf(::mkdir(P("parent").c_str(), 0755)), EEXIST);
+    EXPECT_EQ(Stat(P("parent")).st_nlink, static_cast<nlink_t>(3 + i)) << "after mkdir " << i;
+  }
+}
+
 // Creates, mkdirs, unlinks, rmdirs and renames whose outcome the mount knows are answered before
 // the master applies them (fuse/write_behind.h); the mount sees them at once, and fsyncdir
 // returns once the master has them all.
