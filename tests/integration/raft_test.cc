@@ -359,6 +359,36 @@ void Isolate(TestCluster& cluster, int isolated, bool cut) {
   }
 }
 
+// A master other than `old_leader` that leads within 10 s, or -1.
+int WaitForNewLeader(TestCluster& cluster, int old_leader) {
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    int l = cluster.FindLeader();
+    if (l >= 0 && l != old_leader) return l;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return -1;
+}
+
+// A client of every master but `excluded`.
+absl::StatusOr<std::unique_ptr<Client>> ClientWithout(TestCluster& cluster, int excluded) {
+  ClientOptions options;
+  for (int i = 0; i < static_cast<int>(cluster.master_addresses().size()); ++i) {
+    if (i != excluded) options.masters.push_back(cluster.master_addresses()[i]);
+  }
+  return Client::New(options);
+}
+
+// A Lookup of `name` in the root sent to one master, whatever it thinks of its leadership.
+grpc::Status LookupInRoot(MasterService::Stub& master, const std::string& name) {
+  grpc::ClientContext context;
+  SetTimeout(&context, 3000);
+  LookupRequest request;
+  request.set_parent(kRootInode);
+  request.set_name(name);
+  AttrResponse response;
+  return master.Lookup(&context, request, &response);
+}
+
 TEST(RaftTest, IsolatedLeaderAcknowledgesNothingAndServesNoStaleReads) {
   TestCluster cluster(ThreeMasters());
   ASSERT_TRUE(cluster.Start().ok());
@@ -379,29 +409,14 @@ TEST(RaftTest, IsolatedLeaderAcknowledgesNothingAndServesNoStaleReads) {
     EXPECT_FALSE(old_stub->Mkdir(&context, request, &response).ok());
   }
   // The majority elects a leader and takes a write.
-  int new_leader = -1;
-  for (int attempt = 0; attempt < 200 && new_leader < 0; ++attempt) {
-    int l = cluster.FindLeader();
-    if (l >= 0 && l != old_leader) new_leader = l;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  const int new_leader = WaitForNewLeader(cluster, old_leader);
   ASSERT_GE(new_leader, 0);
-  ClientOptions majority;
-  for (int i = 0; i < 3; ++i) {
-    if (i != old_leader) majority.masters.push_back(cluster.master_addresses()[i]);
-  }
-  auto client = Client::New(majority);
+  auto client = ClientWithout(cluster, old_leader);
   ASSERT_TRUE(client.ok());
   ASSERT_TRUE((*client)->Mkdir(kRootInode, "from-majority", 0755).ok());
   // A read through the old leader must not miss that write: it fails rather than answer stale.
   {
-    grpc::ClientContext context;
-    SetTimeout(&context, 3000);
-    LookupRequest request;
-    request.set_parent(kRootInode);
-    request.set_name("from-majority");
-    AttrResponse response;
-    grpc::Status s = old_stub->Lookup(&context, request, &response);
+    grpc::Status s = LookupInRoot(*old_stub, "from-majority");
     EXPECT_TRUE(s.ok() || s.error_code() != grpc::StatusCode::NOT_FOUND)
         << "stale read from the isolated leader";
   }
@@ -433,30 +448,15 @@ TEST(RaftTest, LeaseholderThatStoodStillServesNoStaleReadsWhenItResumes) {
   Isolate(cluster, old_leader, true);
   const pid_t old_pid = cluster.master_pid(old_leader);
   ASSERT_EQ(::kill(old_pid, SIGSTOP), 0);
-  int new_leader = -1;
-  for (int attempt = 0; attempt < 200 && new_leader < 0; ++attempt) {
-    int l = cluster.FindLeader();
-    if (l >= 0 && l != old_leader) new_leader = l;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  const int new_leader = WaitForNewLeader(cluster, old_leader);
   if (new_leader < 0) ::kill(old_pid, SIGCONT);
   ASSERT_GE(new_leader, 0);
-  ClientOptions majority;
-  for (int i = 0; i < 3; ++i) {
-    if (i != old_leader) majority.masters.push_back(cluster.master_addresses()[i]);
-  }
-  auto client = Client::New(majority);
+  auto client = ClientWithout(cluster, old_leader);
   ASSERT_TRUE(client.ok());
   absl::Status written = (*client)->Mkdir(kRootInode, "while-it-stood-still", 0755).status();
   ASSERT_EQ(::kill(old_pid, SIGCONT), 0);
   ASSERT_TRUE(written.ok()) << written;
-  grpc::ClientContext context;
-  SetTimeout(&context, 3000);
-  LookupRequest request;
-  request.set_parent(kRootInode);
-  request.set_name("while-it-stood-still");
-  AttrResponse response;
-  grpc::Status s = old_stub->Lookup(&context, request, &response);
+  grpc::Status s = LookupInRoot(*old_stub, "while-it-stood-still");
   EXPECT_NE(s.error_code(), grpc::StatusCode::NOT_FOUND) << "stale read from the resumed leader";
   Isolate(cluster, old_leader, false);
   EXPECT_TRUE(CaughtUp(cluster, old_leader));
