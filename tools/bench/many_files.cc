@@ -3,7 +3,7 @@
 // For tools/bench/many_files.sh (issue 9: "master RSS and on-disk bytes per file at 1M files").
 //
 //   dfs-many-files --masters A,B,C [--files 1000000] [--per_dir 1000] [--threads 8]
-//                  [--size 0] [--checkpoint 100000] [--max_seconds 0]
+//                  [--size 0] [--checkpoint 100000] [--max_seconds 0] [--lookups 20000]
 //                  [--master_pids P0,P1,P2 --master_dirs D0,D1,D2 [--leader I]]
 //                  [--secret_file PATH] [--tls_ca PATH]
 //
@@ -14,6 +14,10 @@
 //   checkpoint FILES SECONDS RATE master=I leader=0|1 rss_kib=N disk_bytes=N disk_bytes_per_file=N
 // With --max_seconds > 0 the run stops at the first checkpoint after that many seconds. At the end:
 //   rss_growth master=I from=FILES to=FILES percent=P
+// and then --lookups path lookups of files picked at random among those created (one RPC each,
+// the master's metadata store read at random places: what its block cache is for):
+//   lookups N SECONDS RATE
+//   after_lookups master=I rss_kib=N
 #include <ftw.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -25,6 +29,7 @@
 #include <fstream>
 #include <memory>
 #include <optional>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -50,7 +55,8 @@ int Fail(const std::string& message) {
 struct Flags {
   std::string masters;
   std::optional<std::string> secret_file, tls_ca;
-  int64_t files = 1000000, per_dir = 1000, checkpoint = 100000, size = 0, max_seconds = 0;
+  int64_t files = 1000000, per_dir = 1000, checkpoint = 100000, size = 0, max_seconds = 0,
+          lookups = 20000;
   int threads = 8, leader = -1;
   std::vector<std::string> master_pids, master_dirs;
 };
@@ -76,6 +82,7 @@ absl::Status ParseFlags(int argc, char** argv, Flags* f) {
     else if (arg == "--checkpoint") ok = absl::SimpleAtoi(value, &f->checkpoint) && f->checkpoint > 0;
     else if (arg == "--size") ok = absl::SimpleAtoi(value, &f->size) && f->size >= 0;
     else if (arg == "--max_seconds") ok = absl::SimpleAtoi(value, &f->max_seconds) && f->max_seconds >= 0;
+    else if (arg == "--lookups") ok = absl::SimpleAtoi(value, &f->lookups) && f->lookups >= 0;
     else if (arg == "--threads") ok = absl::SimpleAtoi(value, &f->threads) && f->threads > 0;
     else if (arg == "--leader") ok = absl::SimpleAtoi(value, &f->leader);
     else if (arg == "--master_pids") f->master_pids = absl::StrSplit(value, ',', absl::SkipEmpty());
@@ -203,6 +210,35 @@ int main(int argc, char** argv) {
     int64_t rss = RssKib(flags.master_pids[m]);
     std::printf("rss_growth master=%zu from=%lld to=%lld percent=%.1f\n", m, (long long)first_files,
                 (long long)done, 100.0 * (rss - first_rss[m]) / first_rss[m]);
+  }
+  std::fflush(stdout);
+
+  std::atomic<int64_t> lookups_left{flags.lookups};
+  auto lookups_start = std::chrono::steady_clock::now();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < flags.threads; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937_64 random(t);
+      while (lookups_left.fetch_sub(1) > 0) {
+        int64_t file = static_cast<int64_t>(random() % static_cast<uint64_t>(done));
+        std::string path =
+            absl::StrFormat("/many/d%06d/f%06d", file / flags.per_dir, file);
+        auto attr = pool[t]->LookupPath(path);
+        if (!attr.ok()) record(attr.status(), "lookup " + path);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  if (errors.load() > 0) {
+    return Fail(absl::StrCat(errors.load(), " lookups failed; first: ", first_error));
+  }
+  double lookup_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - lookups_start).count();
+  std::printf("lookups %lld %.1f %.0f\n", (long long)flags.lookups, lookup_seconds,
+              flags.lookups / lookup_seconds);
+  for (size_t m = 0; m < flags.master_pids.size(); ++m) {
+    std::printf("after_lookups master=%zu rss_kib=%lld\n", m,
+                (long long)RssKib(flags.master_pids[m]));
   }
   return 0;
 }
