@@ -159,10 +159,14 @@ absl::StatusOr<Attr> Client::Create(uint64_t parent, absl::string_view name,
   request.set_mode(options.mode);
   request.set_exclusive(options.exclusive);
   request.set_replace(options.replace);
-  FillContent(content, request.mutable_extents(), request.mutable_new_chunks());
-  request.set_size(content.length);
+  SetContent(content, &request);
   DFS_ASSIGN_OR_RETURN(AttrResponse response, master_.Call(&Stub::Create, std::move(request)));
   return InodeAttr(response, parent_attr);
+}
+
+void Client::SetContent(const WrittenData& content, CreateRequest* request) {
+  FillContent(content, request->mutable_extents(), request->mutable_new_chunks());
+  request->set_size(content.length);
 }
 
 absl::StatusOr<Attr> Client::Symlink(uint64_t parent, absl::string_view name,
@@ -232,9 +236,11 @@ absl::StatusOr<Client::BatchAnswer> Client::Batch(std::vector<BatchOp> ops) {
   }
   BatchAnswer answer;
   answer.results.reserve(count);
-  for (const BatchOpResult& result : response.results()) {
+  answer.attrs.reserve(count);
+  for (BatchOpResult& result : *response.mutable_results()) {
     answer.results.push_back(
         StatusFromParts(result.code(), result.message(), result.posix_errno()));
+    answer.attrs.push_back(std::move(*result.mutable_attr()));
   }
   answer.index = response.index();
   answer.dir_attrs.assign(response.dir_attrs().begin(), response.dir_attrs().end());

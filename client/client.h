@@ -123,6 +123,8 @@ class Client {
   absl::StatusOr<Attr> Create(uint64_t parent, absl::string_view name,
                               const CreateOptions& options, const WrittenData& content = {},
                               Attr* parent_attr = nullptr);
+  // Makes `content` (written chunks) the whole content of the file `request` creates.
+  static void SetContent(const WrittenData& content, CreateRequest* request);
   absl::StatusOr<Attr> Symlink(uint64_t parent, absl::string_view name, absl::string_view target,
                                Attr* parent_attr = nullptr);
   absl::StatusOr<Attr> Link(uint64_t inode, uint64_t new_parent, absl::string_view new_name,
@@ -138,9 +140,10 @@ class Client {
                       absl::string_view new_name, bool noreplace = false,
                       bool keep_orphan = false, Attr* parent_attr = nullptr,
                       Attr* new_parent_attr = nullptr);
-  // Mkdirs (with reserved inode ids), unlinks, rmdirs and renames applied in order in one Raft
-  // entry (MasterService.Batch), each on its own. The ops' `caller` fields are sent as they are
-  // (see CallerNow), their sessions are ignored. Fails as a whole only if none was applied.
+  // Mkdirs and creates (with reserved inode ids; a create may carry the file's first content),
+  // unlinks, rmdirs and renames applied in order in one Raft entry (MasterService.Batch), each
+  // on its own. The ops' `caller` fields are sent as they are (see CallerNow), their sessions
+  // are ignored. Fails as a whole only if none was applied.
   struct BatchAnswer {
     // One per op, in order: OK or that op's error as its single call would return it (with the
     // errno payload).
@@ -150,6 +153,8 @@ class Client {
     uint64_t index = 0;
     // The attributes after the batch of the directories its ops changed (best effort).
     std::vector<Attr> dir_attrs;
+    // One per op: a done create's or mkdir's new inode as the master made it; else empty.
+    std::vector<Attr> attrs;
   };
   absl::StatusOr<BatchAnswer> Batch(std::vector<BatchOp> ops);
   // A block of `count` inode ids this client may give its own mkdirs (MkdirRequest.inode).

@@ -116,6 +116,9 @@ struct FileSystem::InodeState : public WriteTarget {
   // of a release ran while a getattr took the size from the metadata cache, so the buffered
   // bytes were neither in that size nor still buffered (ApplyPendingLocked).
   std::optional<Attr> own_change ABSL_GUARDED_BY(mu);
+  // The create that write-behind holds for this new file's first content (WriteBehind::Amend);
+  // 0 once it went, or for a file not created here.
+  uint64_t held_create ABSL_GUARDED_BY(mu) = 0;
 
   // Bumped whenever this mount changes the content: read caches of another version are stale.
   std::atomic<uint64_t> data_version{kInitialDataVersion};
@@ -377,8 +380,17 @@ absl::Status FileSystem::CommitData(InodeState& state, bool append, uint64_t off
   // Data of an open file: the kernel checked write permission at open, and Linux does not
   // check again (a file created 0444 takes the writes of the fd that created it).
   ScopedCaller open_file(std::nullopt);
-  absl::StatusOr<CommitWriteResponse> result =
-      StaleIfGone(Master()->CommitWrite(state.inode, append, offset, data));
+  absl::StatusOr<CommitWriteResponse> result;
+  if (std::optional<absl::StatusOr<Attr>> with_create =
+          ContentWithCreate(state, append, offset, data)) {
+    if (with_create->ok()) {
+      *result.emplace().mutable_attr() = **std::move(with_create);
+    } else {
+      result = with_create->status();
+    }
+  } else {
+    result = StaleIfGone(Master()->CommitWrite(state.inode, append, offset, data));
+  }
   // Every commit changes the content, also those the buffer makes by itself when it fills in
   // the middle of a write: extents cached by open handles are stale (even after a failure,
   // which may have been applied).
@@ -398,6 +410,27 @@ absl::Status FileSystem::CommitData(InodeState& state, bool append, uint64_t off
   }
   NoteOwnChangeLocked(state, committed.attr());
   return absl::OkStatus();
+}
+
+std::optional<absl::StatusOr<Attr>> FileSystem::ContentWithCreate(InodeState& state, bool append,
+                                                                  uint64_t offset,
+                                                                  const WrittenData& data) {
+  const uint64_t seq = std::exchange(state.held_create, 0);
+  // Nothing was committed before (that would have sent the create): the file is empty, and
+  // content at its start (or appended) is the whole file.
+  if (seq == 0 || (!append && offset != 0)) return std::nullopt;
+  if (!write_behind_.Amend(seq, [&](BatchOp& op) {
+        Client::SetContent(data, op.mutable_create());
+      })) {
+    return std::nullopt;
+  }
+  absl::StatusOr<Attr> attr = write_behind_.Wait(seq);
+  // Another client took the name first: this file never existed at the master, nor its data.
+  if (absl::IsAlreadyExists(attr.status())) {
+    return FsError(EIO, absl::StrCat("the file's create, sent with its content, failed: ",
+                                     attr.status().message()));
+  }
+  return StaleIfGone(std::move(attr));
 }
 
 absl::Status FileSystem::CommitLocked(InodeState& state) {
@@ -645,7 +678,7 @@ absl::StatusOr<uint64_t> FileSystem::NextInodeId() {
 }
 
 bool FileSystem::SendBehind(BatchOp op, WriteBehind::Effects effects,
-                            std::vector<std::pair<uint64_t, int>> dirs) {
+                            std::vector<std::pair<uint64_t, int>> dirs, uint64_t* held_seq) {
   const int64_t now_ns = clock_->NowNanos();
   for (const auto& [dir, nlink_change] : dirs) {
     std::optional<Attr> attr = KnownDirAttr(dir);
@@ -658,7 +691,9 @@ bool FileSystem::SendBehind(BatchOp op, WriteBehind::Effects effects,
     // An answer kept from an earlier change predates this one.
     (void)dir_attrs_.Take(dir);
   }
-  write_behind_.Enqueue(std::move(op), std::move(effects));
+  const uint64_t seq =
+      write_behind_.Enqueue(std::move(op), std::move(effects), /*hold=*/held_seq != nullptr);
+  if (held_seq != nullptr) *held_seq = seq;
   return true;
 }
 
@@ -682,7 +717,7 @@ std::optional<Caller> FileSystem::BehindCaller(
 }
 
 std::optional<Attr> FileSystem::NewInodeBehind(uint64_t parent, absl::string_view name,
-                                               FileType type, uint32_t mode) {
+                                               FileType type, uint32_t mode, uint64_t* held_seq) {
   if (!write_behind_.enabled() || KnownName(parent, name).found != MetaCache::Found::kAbsent) {
     return std::nullopt;
   }
@@ -724,7 +759,9 @@ std::optional<Attr> FileSystem::NewInodeBehind(uint64_t parent, absl::string_vie
   const MetaCache::Ticket ticket = meta_.Begin();
   WriteBehind::Effects effects;
   effects.names.push_back({parent, std::string(name), attr});
-  if (!SendBehind(std::move(op), std::move(effects), {{parent, dir ? 1 : 0}})) return std::nullopt;
+  if (!SendBehind(std::move(op), std::move(effects), {{parent, dir ? 1 : 0}}, held_seq)) {
+    return std::nullopt;
+  }
   // A new directory is empty: its names are all known.
   if (dir) meta_.InsertNewDir(ticket, attr);
   return attr;
@@ -945,7 +982,12 @@ absl::StatusOr<FileSystem::Opened> FileSystem::Open(uint64_t inode, int flags) {
 absl::StatusOr<FileSystem::Opened> FileSystem::Create(uint64_t parent, absl::string_view name,
                                                       uint32_t mode, int flags) {
   DFS_RETURN_IF_ERROR(CheckName(name));
-  std::optional<Attr> created = NewInodeBehind(parent, name, FILE_TYPE_REGULAR, mode);
+  // A file created to be written: its create waits a moment for the content (a small file
+  // written and closed at once goes to the master whole, as one op).
+  uint64_t held_create = 0;
+  std::optional<Attr> created =
+      NewInodeBehind(parent, name, FILE_TYPE_REGULAR, mode,
+                     (flags & O_ACCMODE) != O_RDONLY ? &held_create : nullptr);
   if (!created) {
     CreateOptions create;
     create.mode = mode & 07777;
@@ -964,7 +1006,13 @@ absl::StatusOr<FileSystem::Opened> FileSystem::Create(uint64_t parent, absl::str
   }
   AddLookup(*created);
   absl::StatusOr<Opened> opened = OpenAttr(*created, flags, /*created=*/true, nullptr);
-  if (!opened.ok()) Forget(created->inode(), 1);
+  if (!opened.ok()) {
+    Forget(created->inode(), 1);
+  } else if (held_create != 0) {
+    InodeState& state = *opened->handle->state;
+    absl::MutexLock lock(&state.mu);
+    state.held_create = held_create;
+  }
   return opened;
 }
 

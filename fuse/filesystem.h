@@ -194,8 +194,9 @@ class FileSystem {
   bool OpenHere(uint64_t inode);
   // Queues `op` behind if `dirs` (the directories it changes, with the change of each one's link
   // count) have known attributes; false: do it now.
+  // `held_seq`: hold `op` (a create) for the file's content, and give its number there.
   bool SendBehind(BatchOp op, WriteBehind::Effects effects,
-                  std::vector<std::pair<uint64_t, int>> dirs);
+                  std::vector<std::pair<uint64_t, int>> dirs, uint64_t* held_seq = nullptr);
   // A directory's attributes as this mount knows them (its own queued changes, the metadata
   // cache), else as the master says; nullopt if it cannot say.
   std::optional<Attr> KnownDirAttr(uint64_t dir);
@@ -207,9 +208,9 @@ class FileSystem {
   // An inode id for a create or mkdir sent behind, from a block reserved at the master.
   absl::StatusOr<uint64_t> NextInodeId();
   // Create (an empty file), Mkdir, Unlink, Rmdir and Rename behind the caller's back, where the
-  // outcome is known here (NewInodeBehind: the new inode's attributes).
+  // outcome is known here (NewInodeBehind: the new inode's attributes; `held_seq` as SendBehind).
   std::optional<Attr> NewInodeBehind(uint64_t parent, absl::string_view name, FileType type,
-                                     uint32_t mode);
+                                     uint32_t mode, uint64_t* held_seq = nullptr);
   bool RemoveBehind(uint64_t parent, absl::string_view name, bool rmdir);
   bool RenameBehind(uint64_t parent, absl::string_view name, uint64_t new_parent,
                     absl::string_view new_name, bool noreplace);
@@ -225,6 +226,12 @@ class FileSystem {
   void AdvancePages(InodeState& state, const Attr& after);
   // Commits `state`'s write buffer; its mutex held. A failure is also kept for the next flush.
   absl::Status CommitLocked(InodeState& state);
+  // A new file's first content, given to its create while write-behind still holds it (one op,
+  // one Raft entry for both): the file's attributes after it. nullopt if the create went
+  // without it (then the content is a CommitWrite of its own).
+  std::optional<absl::StatusOr<Attr>> ContentWithCreate(InodeState& state, bool append,
+                                                        uint64_t offset, const WrittenData& data)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(state.mu);
   // Commits written chunks into the inode (the buffer's WriteTarget::Commit).
   absl::Status CommitData(InodeState& state, bool append, uint64_t offset,
                           const WrittenData& data);

@@ -759,8 +759,12 @@ int RunFuse(const FuseOptions& options) {
                     "1 while the change feed is connected and confirmed.", stats.usable ? 1 : 0);
       const WriteBehind::Stats behind = fs->write_behind_stats();
       out->AddCounter("dfs_fuse_write_behind_ops_total",
-                      "Mkdirs, unlinks, rmdirs and renames answered at once and sent to the master after.",
+                      "Creates, mkdirs, unlinks, rmdirs and renames answered at once and sent to "
+                      "the master after.",
                       behind.queued);
+      out->AddCounter("dfs_fuse_write_behind_creates_with_content_total",
+                      "New files whose first content went with their create (one op).",
+                      behind.amended);
       out->AddCounter("dfs_fuse_write_behind_batches_total",
                       "Batches of such changes sent to the master.", behind.batches);
       out->AddCounter("dfs_fuse_write_behind_failed_total",

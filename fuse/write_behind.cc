@@ -49,7 +49,7 @@ WriteBehind::~WriteBehind() {
   if (sender_thread_.joinable()) sender_thread_.join();
 }
 
-void WriteBehind::Enqueue(BatchOp op, Effects effects) {
+uint64_t WriteBehind::Enqueue(BatchOp op, Effects effects, bool hold) {
   absl::MutexLock lock(&mu_);
   mu_.Await(absl::Condition(
       +[](WriteBehind* self) ABSL_EXCLUSIVE_LOCKS_REQUIRED(self->mu_) {
@@ -67,53 +67,119 @@ void WriteBehind::Enqueue(BatchOp op, Effects effects) {
     dirs_[inode] = Kept{.seq = touched.seq, .attr = std::move(dir)};
     touched.dirs.push_back(inode);
   }
+  const uint64_t seq = touched.seq;
   unanswered_.push_back(std::move(touched));
-  queue_.push_back(std::move(op));
+  if (hold && held_++ == 0) hold_until_ = absl::Now() + options_.hold;
+  queue_.push_back(Queued{.op = std::move(op), .seq = seq, .held = hold});
   ++stats_.queued;
+  return seq;
+}
+
+bool WriteBehind::Amend(uint64_t seq, absl::FunctionRef<void(BatchOp&)> amend) {
+  absl::MutexLock lock(&mu_);
+  for (Queued& queued : queue_) {
+    if (queued.seq != seq) continue;
+    if (!queued.held) return false;
+    amend(queued.op);
+    queued.held = false;
+    --held_;
+    awaited_[seq];
+    ++stats_.amended;
+    return true;
+  }
+  return false;
+}
+
+absl::StatusOr<Attr> WriteBehind::Wait(uint64_t seq) {
+  absl::MutexLock lock(&mu_);
+  auto it = awaited_.find(seq);
+  if (it == awaited_.end()) return absl::InternalError("waiting for a change that was not amended");
+  AwaitAnsweredLocked(seq);
+  it = awaited_.find(seq);
+  absl::StatusOr<Attr> answer = *std::move(it->second);
+  awaited_.erase(it);
+  return answer;
+}
+
+bool WriteBehind::AwaitBatchLocked() {
+  // A waiting caller may be sending a batch itself (AwaitAnsweredLocked): one at a time.
+  auto ready = +[](WriteBehind* self) ABSL_EXCLUSIVE_LOCKS_REQUIRED(self->mu_) {
+    return !self->sending_ &&
+           (self->stop_ || (!self->queue_.empty() && (self->held_ == 0 || self->flush_)));
+  };
+  for (;;) {
+    mu_.Await(absl::Condition(
+        +[](WriteBehind* self) ABSL_EXCLUSIVE_LOCKS_REQUIRED(self->mu_) {
+          return !self->sending_ && (self->stop_ || !self->queue_.empty());
+        },
+        this));
+    if (queue_.empty()) return false;  // stopping, with everything sent
+    // A held create waits for its content, for someone to wait, or for its time to pass.
+    mu_.AwaitWithDeadline(absl::Condition(ready, this), hold_until_);
+    if (!sending_ && !queue_.empty()) return true;
+  }
 }
 
 void WriteBehind::Run() {
   NameThisThread("dfs-wbehind");
+  absl::MutexLock lock(&mu_);
+  while (AwaitBatchLocked()) SendBatchLocked();
+}
+
+void WriteBehind::SendBatchLocked() {
+  sending_ = true;
+  std::vector<BatchOp> batch;
+  const uint64_t first_seq = queue_.front().seq;
+  while (!queue_.empty() && batch.size() < options_.max_batch) {
+    if (queue_.front().held) --held_;
+    batch.push_back(std::move(queue_.front().op));
+    queue_.pop_front();
+  }
+  if (queue_.empty()) flush_ = false;
+  mu_.Unlock();
+  absl::StatusOr<Answer> answer = sender_(batch);
+  if (answer.ok() && answer->results.size() != batch.size()) {
+    answer = absl::InternalError("the master answered a batch with a wrong number of results");
+  }
+  mu_.Lock();
+  ++stats_.batches;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const absl::Status& status = answer.ok() ? answer->results[i] : answer.status();
+    if (status.ok()) continue;
+    ++stats_.failed;
+    DFS_LOG(WARNING) << "write-behind: the " << Describe(batch[i])
+                     << " answered earlier failed at the master: " << status;
+    // An op someone waits for is reported to them (Wait).
+    if (error_.ok() && !awaited_.contains(first_seq + i)) {
+      error_ = FsError(EIO, absl::StrCat("a change answered earlier failed: ",
+                                         Describe(batch[i]), ": ", status.message()));
+    }
+  }
+  std::vector<uint64_t> dirs = AnsweredLocked(batch.size(), answer);
+  // Before Drain returns: what fsync promises includes the kernel being told.
+  if (!dirs.empty() && dirs_answered_) {
+    mu_.Unlock();
+    dirs_answered_(dirs);
+    mu_.Lock();
+  }
+  answered_seq_ += batch.size();
+  sending_ = false;
+}
+
+void WriteBehind::AwaitAnsweredLocked(uint64_t seq) {
+  if (answered_seq_ >= seq) return;
+  if (!queue_.empty()) flush_ = true;
+  std::pair<WriteBehind*, uint64_t> wait(this, seq);
+  auto answered_or_idle = +[](std::pair<WriteBehind*, uint64_t>* arg) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    WriteBehind* self = arg->first;
+    return self->answered_seq_ >= arg->second || (!self->sending_ && !self->queue_.empty());
+  };
   for (;;) {
-    std::vector<BatchOp> batch;
-    {
-      absl::MutexLock lock(&mu_);
-      mu_.Await(absl::Condition(
-          +[](WriteBehind* self) ABSL_EXCLUSIVE_LOCKS_REQUIRED(self->mu_) {
-            return self->stop_ || !self->queue_.empty();
-          },
-          this));
-      if (queue_.empty()) return;  // stopping, with everything sent
-      while (!queue_.empty() && batch.size() < options_.max_batch) {
-        batch.push_back(std::move(queue_.front()));
-        queue_.pop_front();
-      }
-    }
-    absl::StatusOr<Answer> answer = sender_(batch);
-    if (answer.ok() && answer->results.size() != batch.size()) {
-      answer = absl::InternalError("the master answered a batch with a wrong number of results");
-    }
-    std::vector<uint64_t> dirs;
-    {
-      absl::MutexLock lock(&mu_);
-      ++stats_.batches;
-      for (size_t i = 0; i < batch.size(); ++i) {
-        const absl::Status& status = answer.ok() ? answer->results[i] : answer.status();
-        if (status.ok()) continue;
-        ++stats_.failed;
-        DFS_LOG(WARNING) << "write-behind: the " << Describe(batch[i])
-                         << " answered earlier failed at the master: " << status;
-        if (error_.ok()) {
-          error_ = FsError(EIO, absl::StrCat("a change answered earlier failed: ",
-                                             Describe(batch[i]), ": ", status.message()));
-        }
-      }
-      dirs = AnsweredLocked(batch.size(), answer);
-    }
-    // Before Drain returns: what fsync promises includes the kernel being told.
-    if (!dirs.empty() && dirs_answered_) dirs_answered_(dirs);
-    absl::MutexLock lock(&mu_);
-    answered_seq_ += batch.size();
+    mu_.Await(absl::Condition(answered_or_idle, &wait));
+    if (answered_seq_ >= seq) return;
+    // Nothing in flight: send it from here rather than wake the sender's thread and wait for it
+    // (two thread switches fewer per wait).
+    SendBatchLocked();
   }
 }
 
@@ -123,6 +189,15 @@ std::vector<uint64_t> WriteBehind::AnsweredLocked(size_t count,
   for (size_t i = 0; i < count; ++i) {
     Touched touched = std::move(unanswered_.front());
     unanswered_.pop_front();
+    if (auto it = awaited_.find(touched.seq); it != awaited_.end()) {
+      if (!answer.ok()) {
+        it->second = answer.status();
+      } else if (!answer->results[i].ok()) {
+        it->second = answer->results[i];
+      } else {
+        it->second = i < answer->attrs.size() ? answer->attrs[i] : Attr();
+      }
+    }
     if (!answer.ok() || !answer->results[i].ok()) {
       ForgetLocked(touched);
       continue;
@@ -207,15 +282,9 @@ bool WriteBehind::AddsNamesIn(uint64_t dir) {
 
 void WriteBehind::Drain() {
   absl::MutexLock lock(&mu_);
-  const uint64_t target = queued_seq_;
-  if (answered_seq_ >= target) return;
+  if (answered_seq_ >= queued_seq_) return;
   ++stats_.drains;
-  std::pair<WriteBehind*, uint64_t> wait(this, target);
-  mu_.Await(absl::Condition(
-      +[](std::pair<WriteBehind*, uint64_t>* arg) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-        return arg->first->answered_seq_ >= arg->second;
-      },
-      &wait));
+  AwaitAnsweredLocked(queued_seq_);
 }
 
 absl::Status WriteBehind::TakeError() {

@@ -13,7 +13,9 @@
 // permission rules (common/permissions.h, with its root squash) allow it; a new file or directory
 // gets an inode id from a block the mount reserved. A file's data is committed by inode after
 // its create (every other call to the master waits for the queue), and its close waits for the
-// queue too, so close-to-open holds for a new file as for its content. Anything else waits for the changes before it (Drain)
+// queue too, so close-to-open holds for a new file as for its content. A create whose file this
+// mount writes is held back (at most WriteBehindOptions::hold) for the file's first content:
+// a small file written and closed at once then costs one op, one Raft entry (Amend, Wait). Anything else waits for the changes before it (Drain)
 // and goes to the master as before. A change the master refuses anyway (another
 // client changed the name first) is logged and reported by the next fsync or fsyncdir (EIO).
 //
@@ -22,7 +24,8 @@
 // (Lookup, DirAttr) before the metadata cache, which does not have them yet. Other mounts see a
 // change once it is applied, normally within a batch's round trip.
 //
-// Thread-safe. One thread of its own sends the batches.
+// Thread-safe. One thread of its own sends the batches, but a caller that waits for the answer
+// (Drain, Wait) sends the queue itself when no batch is in flight.
 #pragma once
 
 #include <cstdint>
@@ -36,10 +39,12 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "client/client.h"
 #include "fuse/meta_cache.h"
 #include "proto/master.pb.h"
@@ -52,6 +57,9 @@ struct WriteBehindOptions {
   size_t max_pending = 4096;
   // Changes per batch (the master takes at most 1024).
   size_t max_batch = 1024;
+  // How long a held create (Enqueue with `hold`) waits for its file's content before the batch
+  // goes without it. Anyone waiting for the queue (Drain, Wait) ends every hold at once.
+  absl::Duration hold = absl::Milliseconds(100);
 };
 
 class WriteBehind {
@@ -85,8 +93,17 @@ class WriteBehind {
     std::vector<Name> names;
     std::vector<Attr> dirs;  // directories' attributes after the op
   };
-  // Queues `op` (its caller already set); waits while max_pending ops are queued.
-  void Enqueue(BatchOp op, Effects effects);
+  // Queues `op` (its caller already set); waits while max_pending ops are queued. Returns the
+  // op's number. `hold`: `op` is a create whose file this mount is writing; the queue is not
+  // sent until Amend gives it the file's first content, someone waits, or options.hold passes.
+  uint64_t Enqueue(BatchOp op, Effects effects, bool hold = false);
+  // If op `seq` is still queued and held, lets `amend` change it, ends its hold and returns true;
+  // its answer is then Wait's to take (a failure is not also reported by TakeError). False once
+  // the op was sent (or if it was never held).
+  bool Amend(uint64_t seq, absl::FunctionRef<void(BatchOp&)> amend);
+  // For an op Amend accepted: sends the queue and returns the op's answer, the new inode's
+  // attributes as the master made them.
+  absl::StatusOr<Attr> Wait(uint64_t seq);
 
   // ---- This mount's view of its own changes ----
   using Found = MetaCache::Found;
@@ -105,6 +122,7 @@ class WriteBehind {
     uint64_t batches = 0;  // batches sent
     uint64_t failed = 0;   // ops the master refused, or whose batch failed
     uint64_t drains = 0;   // Drain calls that had to wait
+    uint64_t amended = 0;  // held creates that got their file's content (Amend)
   };
   Stats stats();
 
@@ -124,7 +142,23 @@ class WriteBehind {
     std::vector<uint64_t> dirs;
   };
 
+  struct Queued {
+    BatchOp op;
+    uint64_t seq = 0;
+    bool held = false;
+  };
+
   void Run();
+  // Waits until the queue should be sent: no batch is in flight, something is queued and nothing
+  // is held, or the hold ended (someone waits, or its time passed). False when stopping with
+  // nothing left to send.
+  bool AwaitBatchLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Sends the oldest queued ops as one batch (mu_ released meanwhile) and records the answer.
+  // Only while no batch is in flight: batches go one at a time, in order.
+  void SendBatchLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Returns once every op up to `seq` is answered; sends the queue itself whenever no batch is
+  // in flight.
+  void AwaitAnsweredLocked(uint64_t seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Records the answer to the oldest `count` unanswered ops (but for answered_seq_); returns the
   // directories whose attributes it replaced.
   std::vector<uint64_t> AnsweredLocked(size_t count, const absl::StatusOr<Answer>& answer)
@@ -141,7 +175,14 @@ class WriteBehind {
   const DirsAnswered dirs_answered_;
 
   absl::Mutex mu_;
-  std::deque<BatchOp> queue_ ABSL_GUARDED_BY(mu_);
+  std::deque<Queued> queue_ ABSL_GUARDED_BY(mu_);
+  size_t held_ ABSL_GUARDED_BY(mu_) = 0;             // queued ops with `held`
+  absl::Time hold_until_ ABSL_GUARDED_BY(mu_);       // when the oldest hold ends
+  bool flush_ ABSL_GUARDED_BY(mu_) = false;          // someone waits: send without holding
+  bool sending_ ABSL_GUARDED_BY(mu_) = false;        // a batch is in flight
+  // Ops Amend accepted, until their answer; then the answer, until Wait takes it.
+  absl::flat_hash_map<uint64_t, std::optional<absl::StatusOr<Attr>>> awaited_
+      ABSL_GUARDED_BY(mu_);
   uint64_t queued_seq_ ABSL_GUARDED_BY(mu_) = 0;    // the newest op queued
   uint64_t answered_seq_ ABSL_GUARDED_BY(mu_) = 0;  // every op up to it is answered
   bool stop_ ABSL_GUARDED_BY(mu_) = false;

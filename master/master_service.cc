@@ -389,6 +389,7 @@ grpc::Status MasterServiceImpl::Batch(grpc::ServerContext* context, const BatchR
     out->set_posix_errno(item.posix_errno());
     if (item.code() != 0) continue;
     const BatchOp& op = request->ops(i);
+    if (op.has_create() || op.has_mkdir()) *out->mutable_attr() = item.attr();
     switch (op.op_case()) {
       case BatchOp::kUnlink: dirs.push_back(op.unlink().parent()); break;
       case BatchOp::kRmdir: dirs.push_back(op.rmdir().parent()); break;

@@ -129,11 +129,9 @@ absl::Status ValidateRequest(const BatchRequest& request) {
         break;
       case BatchOp::kCreate: {
         const CreateRequest& create = op.create();
-        status = create.inode() == 0 || !create.exclusive() || create.replace() ||
-                         create.size() != 0 || !create.extents().empty() ||
-                         !create.new_chunks().empty()
+        status = create.inode() == 0 || !create.exclusive() || create.replace()
                      ? absl::InvalidArgumentError(
-                           "a batched create names its inode id, is exclusive and has no content")
+                           "a batched create names its inode id and is exclusive")
                      : ValidateRequest(create);
         break;
       }

@@ -13,6 +13,15 @@ namespace {
 using Found = MetaCache::Found;
 constexpr uint64_t kDir = 10;
 
+BatchOp Create(const std::string& name, uint64_t inode) {
+  BatchOp op;
+  op.mutable_create()->set_parent(kDir);
+  op.mutable_create()->set_name(name);
+  op.mutable_create()->set_inode(inode);
+  op.mutable_create()->set_exclusive(true);
+  return op;
+}
+
 BatchOp Unlink(const std::string& name) {
   BatchOp op;
   op.mutable_unlink()->set_parent(kDir);
@@ -52,9 +61,15 @@ class FakeMaster {
     WriteBehind::Answer answer;
     answer.index = next_index_++;
     for (const BatchOp& op : ops) {
-      answer.results.push_back(op.unlink().name().rfind("bad", 0) == 0
-                                   ? FsError(ENOENT, "no such name")
-                                   : absl::OkStatus());
+      const std::string& name = op.has_create() ? op.create().name() : op.unlink().name();
+      answer.results.push_back(name.rfind("bad", 0) == 0 ? FsError(ENOENT, "no such name")
+                                                         : absl::OkStatus());
+      Attr attr;  // a create's new file, as the master makes it
+      if (op.has_create()) {
+        attr.set_inode(op.create().inode());
+        attr.set_size(op.create().size());
+      }
+      answer.attrs.push_back(std::move(attr));
     }
     answer.dir_attrs = dirs_;
     return answer;
@@ -95,8 +110,8 @@ class FakeMaster {
 
 class WriteBehindTest : public ::testing::Test {
  protected:
-  explicit WriteBehindTest(size_t max_pending = 4096)
-      : behind_(WriteBehindOptions{.max_pending = max_pending},
+  explicit WriteBehindTest(size_t max_pending = 4096, absl::Duration hold = absl::Seconds(60))
+      : behind_(WriteBehindOptions{.max_pending = max_pending, .hold = hold},
                 [this](const std::vector<BatchOp>& ops) { return master_.Send(ops); },
                 [this]() -> std::optional<uint64_t> {
                   const int64_t feed = feed_.load();
@@ -279,6 +294,70 @@ TEST_F(SmallWriteBehindTest, ACallerWaitsWhileTheQueueIsFull) {
   caller.join();
   behind_.Drain();
   EXPECT_EQ(behind_.stats().queued, 4u);
+}
+
+// The file's content, as FileSystem gives it to a held create.
+void GiveContent(BatchOp& op) { op.mutable_create()->set_size(4096); }
+
+TEST_F(WriteBehindTest, AHeldCreateWaitsForItsContentAndGoesWithIt) {
+  const uint64_t seq = behind_.Enqueue(Create("f", 501), Named("f", 501), /*hold=*/true);
+  behind_.Enqueue(Unlink("x"), Gone("x"));  // queued behind it, held with it
+  absl::SleepFor(absl::Milliseconds(100));
+  EXPECT_TRUE(master_.batches().empty());
+  ASSERT_TRUE(behind_.Amend(seq, GiveContent));
+  absl::StatusOr<Attr> attr = behind_.Wait(seq);
+  ASSERT_TRUE(attr.ok()) << attr.status();
+  EXPECT_EQ(attr->inode(), 501u);
+  EXPECT_EQ(attr->size(), 4096u);
+  // One batch: the create with its content, then the unlink.
+  std::vector<std::vector<BatchOp>> batches = master_.batches();
+  ASSERT_EQ(batches.size(), 1u);
+  ASSERT_EQ(batches[0].size(), 2u);
+  EXPECT_EQ(batches[0][0].create().size(), 4096u);
+  EXPECT_EQ(batches[0][1].unlink().name(), "x");
+  EXPECT_EQ(behind_.stats().amended, 1u);
+  EXPECT_FALSE(behind_.Amend(seq, GiveContent));  // answered: nothing to amend
+}
+
+TEST_F(WriteBehindTest, AHoldEndsWhenSomeoneWaitsForTheQueue) {
+  const uint64_t seq = behind_.Enqueue(Create("f", 501), Named("f", 501), /*hold=*/true);
+  behind_.Drain();  // e.g. a call that asks the master: the create goes without content
+  ASSERT_EQ(master_.batches().size(), 1u);
+  EXPECT_EQ(master_.batches()[0][0].create().size(), 0u);
+  EXPECT_FALSE(behind_.Amend(seq, GiveContent));
+  EXPECT_EQ(behind_.stats().amended, 0u);
+}
+
+TEST_F(WriteBehindTest, OnlyAHeldOpCanBeAmended) {
+  master_.Hold(true);
+  behind_.Enqueue(Unlink("a"), Gone("a"));
+  master_.AwaitBatches(1);
+  const uint64_t seq = behind_.Enqueue(Create("f", 501), Named("f", 501));  // not held
+  EXPECT_FALSE(behind_.Amend(seq, GiveContent));
+  master_.Hold(false);
+  behind_.Drain();
+}
+
+TEST_F(WriteBehindTest, AnAmendedCreateThatFailsIsReportedToItsWaiterOnly) {
+  const uint64_t seq = behind_.Enqueue(Create("bad", 501), Named("bad", 501), /*hold=*/true);
+  ASSERT_TRUE(behind_.Amend(seq, GiveContent));
+  EXPECT_EQ(ErrnoOf(behind_.Wait(seq).status()), ENOENT);
+  EXPECT_TRUE(behind_.TakeError().ok());
+  EXPECT_EQ(LookupFound("bad"), Found::kUnknown);  // forgotten, as any failed change
+}
+
+class ShortHoldWriteBehindTest : public WriteBehindTest {
+ protected:
+  ShortHoldWriteBehindTest() : WriteBehindTest(4096, /*hold=*/absl::Milliseconds(50)) {}
+};
+
+TEST_F(ShortHoldWriteBehindTest, AHeldCreateGoesAloneWhenItsTimeIsUp) {
+  const uint64_t seq = behind_.Enqueue(Create("f", 501), Named("f", 501), /*hold=*/true);
+  master_.AwaitBatches(1);  // nobody waits, nothing amends: the hold's 50 ms end it
+  EXPECT_EQ(master_.batches()[0][0].create().size(), 0u);
+  EXPECT_FALSE(behind_.Amend(seq, GiveContent));
+  behind_.Drain();
+  EXPECT_EQ(LookupFound("f"), Found::kPresent);
 }
 
 }  // namespace

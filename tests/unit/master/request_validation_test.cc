@@ -238,8 +238,8 @@ TEST(RequestValidationTest, Batches) {
   no_parent.mutable_ops(0)->mutable_unlink()->set_parent(0);
   ExpectInvalid(ValidateRequest(no_parent));
 
-  // New inodes: a mkdir and a create name their (client-reserved) id; a create is exclusive
-  // and has no content.
+  // New inodes: a mkdir and a create name their (client-reserved) id; a create is exclusive.
+  // It may carry content, checked as a single Create's is.
   BatchRequest news;
   MkdirRequest* mkdir = news.add_ops()->mutable_mkdir();
   mkdir->set_parent(1);
@@ -256,12 +256,22 @@ TEST(RequestValidationTest, Batches) {
            [](BatchRequest& b) { b.mutable_ops(1)->mutable_create()->set_inode(0); },
            [](BatchRequest& b) { b.mutable_ops(1)->mutable_create()->set_exclusive(false); },
            [](BatchRequest& b) { b.mutable_ops(1)->mutable_create()->set_replace(true); },
-           [](BatchRequest& b) { b.mutable_ops(1)->mutable_create()->set_size(1); },
+           // An extent beyond the size it gives the file.
+           [](BatchRequest& b) {
+             *b.mutable_ops(1)->mutable_create()->add_extents() = MakeExtent(0, 7, 0, 100);
+             b.mutable_ops(1)->mutable_create()->set_size(99);
+           },
        }) {
     BatchRequest spoiled = news;
     spoil(spoiled);
     ExpectInvalid(ValidateRequest(spoiled));
   }
+  // The file's first content, written before its create was sent.
+  CommitWriteRequest write = GoodWrite();
+  *create->mutable_extents() = write.extents();
+  *create->mutable_new_chunks() = write.new_chunks();
+  create->set_size(write.length());
+  EXPECT_TRUE(ValidateRequest(news).ok()) << ValidateRequest(news);
 }
 
 TEST(RequestValidationTest, ReserveInodes) {
