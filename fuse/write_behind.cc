@@ -170,10 +170,11 @@ void WriteBehind::AwaitAnsweredLocked(uint64_t seq) {
   if (answered_seq_ >= seq) return;
   if (!queue_.empty()) flush_ = true;
   std::pair<WriteBehind*, uint64_t> wait(this, seq);
-  auto answered_or_idle = +[](std::pair<WriteBehind*, uint64_t>* arg) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-    WriteBehind* self = arg->first;
-    return self->answered_seq_ >= arg->second || (!self->sending_ && !self->queue_.empty());
-  };
+  auto answered_or_idle =
+      +[](std::pair<WriteBehind*, uint64_t>* arg) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        WriteBehind* self = arg->first;
+        return self->answered_seq_ >= arg->second || (!self->sending_ && !self->queue_.empty());
+      };
   for (;;) {
     mu_.Await(absl::Condition(answered_or_idle, &wait));
     if (answered_seq_ >= seq) return;

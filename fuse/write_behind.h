@@ -15,9 +15,10 @@
 // its create (every other call to the master waits for the queue), and its close waits for the
 // queue too, so close-to-open holds for a new file as for its content. A create whose file this
 // mount writes is held back (at most WriteBehindOptions::hold) for the file's first content:
-// a small file written and closed at once then costs one op, one Raft entry (Amend, Wait). Anything else waits for the changes before it (Drain)
-// and goes to the master as before. A change the master refuses anyway (another
-// client changed the name first) is logged and reported by the next fsync or fsyncdir (EIO).
+// a small file written and closed at once then costs one op, one Raft entry (Amend, Wait).
+// Anything else waits for the changes before it (Drain) and goes to the master as before. A
+// change the master refuses anyway (another client changed the name first) is logged and
+// reported by the next fsync or fsyncdir (EIO).
 //
 // This mount sees its own changes at once: until the change feed has delivered the entry a
 // change was applied at, the names and directory attributes it made are answered from here
