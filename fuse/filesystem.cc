@@ -33,6 +33,9 @@ constexpr int64_t kFeedMaxBackoffMs = 5000;
 // this many entries instead: if that is all of them, the directory's other names are known
 // absent from then on (a create's lookup of a new name needs no round trip).
 constexpr uint32_t kListingForCache = 64;
+// A larger directory that keeps missing is listed whole, in pages, up to this many entries.
+constexpr uint32_t kWholeListingPage = 1024;
+constexpr size_t kMaxWholeListing = 16384;
 // Inode ids reserved at a time for creates and mkdirs sent behind (fuse/write_behind.h).
 constexpr uint32_t kReservedInodes = 1024;
 
@@ -505,6 +508,24 @@ absl::StatusOr<Attr> FileSystem::LookupAttr(uint64_t parent, absl::string_view n
     }
     // Too large (or not listable by this caller): ask for the name.
     if (page.ok()) meta_.MarkLarge(parent);
+  } else if (cached.list_whole) {
+    std::vector<DirEntry> entries;
+    std::string after;
+    absl::StatusOr<ReadDirResponse> page;
+    do {
+      page = client_->ReadDirPage(parent, after, kWholeListingPage);
+      if (!page.ok() || page->entries().empty()) break;
+      entries.insert(entries.end(), page->entries().begin(), page->entries().end());
+      after = entries.back().name();
+    } while (page->has_more() && entries.size() <= kMaxWholeListing);
+    if (page.ok() && !page->has_more()) {
+      meta_.InsertListing(ticket, parent, entries);
+      for (const DirEntry& entry : entries) {
+        if (entry.name() == name) return entry.attr();
+      }
+      return FsError(ENOENT, "no such name");
+    }
+    if (page.ok()) meta_.MarkHuge(parent);
   }
   absl::StatusOr<Attr> attr = client_->Lookup(parent, name);
   if (attr.ok()) {

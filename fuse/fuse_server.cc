@@ -744,7 +744,7 @@ int RunFuse(const FuseOptions& options) {
     server->fs =
         std::make_unique<FileSystem>(server->client.get(), &server->invalidator, fs_options);
     FileSystem* fs = server->fs.get();
-    meta_metrics = metrics::Registry::Default().AddCollector([fs](metrics::Collection* out) {
+    meta_metrics = metrics::Registry::Default().AddCollector([fs, client = server->client.get()](metrics::Collection* out) {
       const MetaCache::Stats stats = fs->meta_cache_stats();
       out->AddCounter("dfs_fuse_meta_cache_hits_total",
                       "Lookups and getattrs answered by the metadata cache.", stats.hits);
@@ -757,6 +757,12 @@ int RunFuse(const FuseOptions& options) {
       out->AddGauge("dfs_fuse_meta_cache_entries", "Names and attributes kept.", stats.entries);
       out->AddGauge("dfs_fuse_meta_cache_usable",
                     "1 while the change feed is connected and confirmed.", stats.usable ? 1 : 0);
+      // The cache answers only once the feed has caught up with what this mount saw.
+      out->AddGauge("dfs_fuse_meta_cache_feed_index",
+                    "The Raft log index the change feed has delivered up to.", stats.feed_index);
+      out->AddGauge("dfs_fuse_client_newest_applied_index",
+                    "The newest Raft log index a master's answer to this mount showed applied.",
+                    client->newest_applied_index());
       const WriteBehind::Stats behind = fs->write_behind_stats();
       out->AddCounter("dfs_fuse_write_behind_ops_total",
                       "Creates, mkdirs, unlinks, rmdirs and renames answered at once and sent to "

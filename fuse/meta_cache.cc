@@ -170,6 +170,14 @@ void MetaCache::MarkLarge(uint64_t dir) {
   if (connected_) dirs_[dir].large = true;
 }
 
+void MetaCache::MarkHuge(uint64_t dir) {
+  absl::MutexLock lock(&mu_);
+  if (!connected_) return;
+  Dir& kept = dirs_[dir];
+  kept.large = true;
+  kept.huge = true;
+}
+
 bool MetaCache::UsableLocked(uint64_t own_index) {
   return connected_ && synced_at_ns_ != 0 &&
          clock_->MonotonicNanos() - synced_at_ns_ < options_.grace_ms * 1000000 &&
@@ -193,8 +201,11 @@ MetaCache::LookupResult MetaCache::Lookup(uint64_t parent, absl::string_view nam
     }
   } else if (dir->second.complete) {
     result.found = Found::kAbsent;
-  } else {
-    result.listable = !dir->second.large;
+  } else if (!dir->second.large) {
+    result.listable = true;
+  } else if (!dir->second.huge && ++dir->second.misses >= options_.list_after_misses) {
+    dir->second.misses = 0;
+    result.list_whole = true;
   }
   ++(result.found == Found::kUnknown ? stats_.misses : stats_.hits);
   return result;
@@ -234,6 +245,7 @@ MetaCache::Stats MetaCache::stats() {
   Stats stats = stats_;
   stats.entries = attrs_.size() + names_;
   stats.usable = UsableLocked(0);
+  stats.feed_index = feed_index_;
   return stats;
 }
 

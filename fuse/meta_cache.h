@@ -49,6 +49,10 @@ struct MetaCacheOptions {
   int64_t grace_ms = 500;
   // Attributes plus entries kept; past it everything is dropped (and learned again).
   size_t max_entries = 100000;
+  // Misses in a large directory (more entries than a short listing) after which it is listed
+  // whole: a directory this mount did not create, or no longer knows whole (the feed
+  // reconnected), would otherwise cost a master round trip for every new name in it.
+  uint32_t list_after_misses = 16;
   // Keys the feed touched, remembered for answers in flight.
   size_t touched_ring = 8192;
 };
@@ -80,8 +84,11 @@ class MetaCache {
   void InsertListing(const Ticket& ticket, uint64_t dir, const std::vector<DirEntry>& entries);
   // A directory this mount just created (`attr`): empty, so complete.
   void InsertNewDir(const Ticket& ticket, const Attr& attr);
-  // `dir` is too large to be listed for completeness (Lookup is asked instead).
+  // `dir` is too large to be listed in one short page: Lookup is asked for each name, until
+  // options.list_after_misses of them missed (LookupResult::list_whole).
   void MarkLarge(uint64_t dir);
+  // `dir` is too large to be listed at all: Lookup is asked for each name.
+  void MarkHuge(uint64_t dir);
 
   // ---- Queries; `own_index` is the newest index of an answer this mount got from the master
   // (Client::newest_applied_index) ----
@@ -90,6 +97,9 @@ class MetaCache {
     Found found = Found::kUnknown;
     Attr attr;                // kPresent
     bool listable = false;    // kUnknown: listing the directory could make it complete
+    // kUnknown in a directory too large for one short listing that has missed often: list it
+    // whole (up to a bound), so that the names it lacks are known absent from then on.
+    bool list_whole = false;
   };
   LookupResult Lookup(uint64_t parent, absl::string_view name, uint64_t own_index);
   std::optional<Attr> GetAttr(uint64_t inode, uint64_t own_index);
@@ -104,6 +114,7 @@ class MetaCache {
     uint64_t inserts_dropped = 0;  // answers older than the feed
     uint64_t entries = 0;
     bool usable = false;
+    uint64_t feed_index = 0;  // the log index the feed has delivered up to
   };
   Stats stats();
 
@@ -111,6 +122,8 @@ class MetaCache {
   struct Dir {
     bool complete = false;
     bool large = false;
+    bool huge = false;
+    uint32_t misses = 0;  // while large
     absl::flat_hash_map<std::string, uint64_t> names;  // 0: absent
   };
 

@@ -221,5 +221,28 @@ TEST(MetaCacheOffTest, DisabledNeverAnswers) {
   EXPECT_FALSE(cache.GetAttr(20, 0).has_value());
 }
 
+// A directory too large for a short listing is listed whole once enough names missed in it;
+// one too large for that is never listed.
+TEST_F(MetaCacheTest, ALargeDirectoryThatKeepsMissingIsListedWhole) {
+  const uint32_t after = MetaCacheOptions{}.list_after_misses;
+  cache_.MarkLarge(kDir);
+  for (uint32_t i = 1; i < after; ++i) {
+    MetaCache::LookupResult miss = cache_.Lookup(kDir, "new" + std::to_string(i), 0);
+    EXPECT_EQ(miss.found, MetaCache::Found::kUnknown);
+    EXPECT_FALSE(miss.listable);
+    EXPECT_FALSE(miss.list_whole) << i;
+  }
+  EXPECT_TRUE(cache_.Lookup(kDir, "one more", 0).list_whole);
+  // The listing arrives: every name it lacks is known absent.
+  cache_.InsertListing(cache_.Begin(), kDir, {});
+  EXPECT_EQ(LookupFound("one more"), MetaCache::Found::kAbsent);
+
+  constexpr uint64_t kHuge = 20;
+  cache_.MarkHuge(kHuge);
+  for (uint32_t i = 0; i < 3 * after; ++i) {
+    EXPECT_FALSE(cache_.Lookup(kHuge, "new" + std::to_string(i), 0).list_whole) << i;
+  }
+}
+
 }  // namespace
 }  // namespace dfs::fuse

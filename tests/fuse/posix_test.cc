@@ -351,6 +351,39 @@ TEST_F(PosixTest, ChangesAnsweredBehindReachTheMasterByFsyncdir) {
   EXPECT_EQ(metric("dfs_fuse_write_behind_failed_total"), 0);
 }
 
+// A directory this mount did not create, too large for the short listing a first miss makes:
+// after a few names missed in it, it is listed whole, and new names in it are known absent
+// (answered here, their mkdirs sent behind) instead of each asking the master first.
+TEST_F(PosixTest, ALargeDirectoryMadeElsewhereIsListedWholeAfterAFewMisses) {
+  auto metric = [](const char* name) {
+    return SumMetric(ScrapeMetrics(mount_->http_address()), name);
+  };
+  ASSERT_EQ(SyncDir(dir_), 0);  // the test's directory was made behind: the master has it now
+  std::unique_ptr<Client> other = OtherClient();
+  absl::StatusOr<Attr> dir = other->LookupPath(dir_.substr(mount_->path().size()));
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  absl::StatusOr<Attr> big = other->Mkdir(dir->inode(), "big", 0755);
+  ASSERT_TRUE(big.ok()) << big.status();
+  for (int i = 0; i < 200; ++i) {
+    ASSERT_TRUE(other->Mkdir(big->inode(), absl::StrCat("old", i), 0755).ok()) << i;
+  }
+  const double misses_before = metric("dfs_fuse_meta_cache_misses_total");
+  const double behind_before = metric("dfs_fuse_write_behind_ops_total");
+  constexpr int kNew = 100;
+  for (int i = 0; i < kNew; ++i) {
+    ASSERT_EQ(::mkdir(P(absl::StrCat("big/new", i)).c_str(), 0755), 0) << i;
+  }
+  // MetaCacheOptions::list_after_misses (16) names and a few more (the kernel looks up a new
+  // name more than once); the rest were answered from the listing.
+  EXPECT_LT(metric("dfs_fuse_meta_cache_misses_total") - misses_before, kNew / 2);
+  EXPECT_GT(metric("dfs_fuse_write_behind_ops_total") - behind_before, kNew / 2);
+  ASSERT_EQ(SyncDir(P("big")), 0);
+  absl::StatusOr<std::vector<DirEntry>> listed = other->ReadDir(big->inode());
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  EXPECT_EQ(listed->size(), 200u + kNew);
+  EXPECT_EQ(ErrnoIf(::mkdir(P("big/old7").c_str(), 0755)), EEXIST);
+}
+
 // A small file written and closed at once reaches the master as one op: its create, held back,
 // carries the content. Close-to-open holds for it as for any file: another client reads it at
 // once, whole, without this mount's fsyncdir.
@@ -359,6 +392,7 @@ TEST_F(PosixTest, ASmallNewFileReachesTheMasterWithItsCreate) {
     return SumMetric(ScrapeMetrics(mount_->http_address()), name);
   };
   const double before = metric("dfs_fuse_write_behind_creates_with_content_total");
+  ASSERT_EQ(SyncDir(dir_), 0);  // the test's directory was made behind: the master has it now
   std::unique_ptr<Client> other = OtherClient();
   absl::StatusOr<Attr> dir = other->LookupPath(dir_.substr(mount_->path().size()));
   ASSERT_TRUE(dir.ok()) << dir.status();
