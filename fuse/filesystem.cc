@@ -496,10 +496,20 @@ absl::StatusOr<Attr> FileSystem::LookupAttr(uint64_t parent, absl::string_view n
   if (cached.found == MetaCache::Found::kAbsent) return FsError(ENOENT, "no such name");
   write_behind_.Drain();
   const MetaCache::Ticket ticket = meta_.Begin();
-  if (cached.listable) {
-    absl::StatusOr<ReadDirResponse> page = client_->ReadDirPage(parent, "", kListingForCache);
+  if (cached.listable || cached.list_whole) {
+    // A short listing at a directory's first miss; a whole one, in pages, for a large
+    // directory that keeps missing. If that is all of it, its other names are known absent.
+    const uint32_t page_size = cached.list_whole ? kWholeListingPage : kListingForCache;
+    const size_t most = cached.list_whole ? kMaxWholeListing : kListingForCache;
+    std::vector<DirEntry> entries;
+    absl::StatusOr<ReadDirResponse> page;
+    do {
+      page = client_->ReadDirPage(parent, entries.empty() ? "" : entries.back().name(),
+                                  page_size);
+      if (!page.ok() || page->entries().empty()) break;
+      entries.insert(entries.end(), page->entries().begin(), page->entries().end());
+    } while (page->has_more() && entries.size() < most);
     if (page.ok() && !page->has_more()) {
-      const std::vector<DirEntry> entries(page->entries().begin(), page->entries().end());
       meta_.InsertListing(ticket, parent, entries);
       for (const DirEntry& entry : entries) {
         if (entry.name() == name) return entry.attr();
@@ -507,25 +517,11 @@ absl::StatusOr<Attr> FileSystem::LookupAttr(uint64_t parent, absl::string_view n
       return FsError(ENOENT, "no such name");
     }
     // Too large (or not listable by this caller): ask for the name.
-    if (page.ok()) meta_.MarkLarge(parent);
-  } else if (cached.list_whole) {
-    std::vector<DirEntry> entries;
-    std::string after;
-    absl::StatusOr<ReadDirResponse> page;
-    do {
-      page = client_->ReadDirPage(parent, after, kWholeListingPage);
-      if (!page.ok() || page->entries().empty()) break;
-      entries.insert(entries.end(), page->entries().begin(), page->entries().end());
-      after = entries.back().name();
-    } while (page->has_more() && entries.size() <= kMaxWholeListing);
-    if (page.ok() && !page->has_more()) {
-      meta_.InsertListing(ticket, parent, entries);
-      for (const DirEntry& entry : entries) {
-        if (entry.name() == name) return entry.attr();
-      }
-      return FsError(ENOENT, "no such name");
+    if (page.ok() && cached.list_whole) {
+      meta_.MarkHuge(parent);
+    } else if (page.ok()) {
+      meta_.MarkLarge(parent);
     }
-    if (page.ok()) meta_.MarkHuge(parent);
   }
   absl::StatusOr<Attr> attr = client_->Lookup(parent, name);
   if (attr.ok()) {
