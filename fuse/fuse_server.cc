@@ -744,7 +744,9 @@ int RunFuse(const FuseOptions& options) {
     server->fs =
         std::make_unique<FileSystem>(server->client.get(), &server->invalidator, fs_options);
     FileSystem* fs = server->fs.get();
-    meta_metrics = metrics::Registry::Default().AddCollector([fs, client = server->client.get()](metrics::Collection* out) {
+    const Client* master_client = server->client.get();
+    meta_metrics =
+        metrics::Registry::Default().AddCollector([fs, master_client](metrics::Collection* out) {
       const MetaCache::Stats stats = fs->meta_cache_stats();
       out->AddCounter("dfs_fuse_meta_cache_hits_total",
                       "Lookups and getattrs answered by the metadata cache.", stats.hits);
@@ -762,7 +764,7 @@ int RunFuse(const FuseOptions& options) {
                     "The Raft log index the change feed has delivered up to.", stats.feed_index);
       out->AddGauge("dfs_fuse_client_newest_applied_index",
                     "The newest Raft log index a master's answer to this mount showed applied.",
-                    client->newest_applied_index());
+                    master_client->newest_applied_index());
       const WriteBehind::Stats behind = fs->write_behind_stats();
       out->AddCounter("dfs_fuse_write_behind_ops_total",
                       "Creates, mkdirs, unlinks, rmdirs and renames answered at once and sent to "
