@@ -308,7 +308,10 @@ class RaftNode {
   bool SendAppend(uint64_t to, bool send_if_empty);
   void SendSnapshotChunk(uint64_t to, Progress& pr);
   void SendHeartbeat(uint64_t to);
+  // Starts heartbeat round hb_seq_ + 1 to every peer (each tick) or, for a read, only to as many
+  // voters as a quorum needs beside this node (SendReadRound).
   void BroadcastHeartbeat();
+  void SendReadRound();
   void FlushBroadcasts();
   bool MaybeCommit();
   void OnCommitAdvanced();
@@ -348,7 +351,7 @@ class RaftNode {
   uint64_t uncommitted_bytes_ = 0;  // payload of this leader's entries above the commit index
 
   // Reads.
-  uint64_t hb_seq_ = 0;                       // last heartbeat round broadcast
+  uint64_t hb_seq_ = 0;                       // last heartbeat round sent
   std::map<uint64_t, uint64_t> hb_sent_tick_; // round -> tick it was sent (for leases)
   std::deque<PendingRead> pending_reads_;     // ordered by required_seq
   std::vector<PendingRead> reads_before_commit_;  // wait for this leader's first commit

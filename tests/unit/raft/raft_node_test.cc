@@ -2,6 +2,7 @@
 // scenario with explicit ticks, deliveries and cuts, and checks what the protocol must do.
 #include "master/raft/raft_node.h"
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -437,6 +438,53 @@ TEST(RaftReadIndex, LeaderConfirmsWithHeartbeatRound) {
   ASSERT_EQ(net.node(1).reads.size(), 1u);
   EXPECT_EQ(net.node(1).reads[0].context, "r1");
   EXPECT_EQ(net.node(1).reads[0].index, commit);
+}
+
+// A read round asks only as many followers as a quorum needs: of 3 masters, one follower.
+TEST(RaftReadIndex, ReadRoundAsksOnlyAQuorum) {
+  Network net = ThreeNodes();
+  net.Run(2);
+  const uint64_t commit = net.raft(1).commit_index();
+  ASSERT_TRUE(net.raft(1).ReadIndex("r").ok());
+  net.Process(1);
+  std::set<uint64_t> asked;
+  std::vector<Message> out = net.Take();
+  for (const Message& m : out) {
+    if (m.type() == MSG_HEARTBEAT) asked.insert(m.to());
+  }
+  EXPECT_EQ(asked.size(), 1u);
+  for (const Message& m : out) net.queue().push_back(m);
+  net.Stabilize();
+  ASSERT_EQ(net.node(1).reads.size(), 1u);
+  EXPECT_EQ(net.node(1).reads[0].index, commit);
+}
+
+// If the follower a read round asked is gone, the next tick's heartbeat (to every follower)
+// completes the round, and later rounds ask the follower that answers.
+TEST(RaftReadIndex, ReadRoundSurvivesTheAskedFollowerGoingAway) {
+  Network net = ThreeNodes();
+  net.Run(2);
+  ASSERT_TRUE(net.raft(1).ReadIndex("probe").ok());
+  net.Process(1);
+  uint64_t asked = 0;
+  std::vector<Message> out = net.Take();
+  for (const Message& m : out) {
+    if (m.type() == MSG_HEARTBEAT) asked = m.to();
+  }
+  ASSERT_NE(asked, 0u);
+  net.Isolate(asked);  // the round's heartbeat is lost with it
+  for (const Message& m : out) net.queue().push_back(m);
+  net.Stabilize();
+  EXPECT_TRUE(net.node(1).reads.empty());
+  net.Tick(1);
+  net.Stabilize();
+  ASSERT_EQ(net.node(1).reads.size(), 1u);
+  EXPECT_EQ(net.node(1).reads[0].context, "probe");
+  ASSERT_TRUE(net.raft(1).ReadIndex("next").ok());
+  net.Process(1);
+  net.Stabilize();
+  ASSERT_EQ(net.node(1).reads.size(), 2u);  // answered by the other follower, no tick needed
+  EXPECT_EQ(net.node(1).reads[1].context, "next");
 }
 
 TEST(RaftReadIndex, IsolatedLeaderCannotAnswer) {
