@@ -10,6 +10,8 @@
 #include <bitset>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
+#include <set>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -18,6 +20,7 @@
 #include "absl/strings/str_format.h"
 #include "common/crc32c.h"
 #include "common/file_util.h"
+#include "common/keycoding.h"
 #include "common/logging.h"
 #include "common/metrics.h"
 #include "common/status.h"
@@ -34,21 +37,20 @@ constexpr mode_t kUnsealedMode = 0200;
 constexpr mode_t kSealedMode = 0644;
 constexpr size_t kNodeIdChars = 32;
 
-void PutFixed32LE(std::string* out, uint32_t value) {
-  for (int i = 0; i < 4; ++i) out->push_back(static_cast<char>(value >> (8 * i)));
+// The CRC32C of each 64 KiB block of `data` into `block_crcs`; returns that of all of it.
+uint32_t BlockCrcs(std::string_view data, std::vector<uint32_t>* block_crcs) {
+  for (size_t at = 0; at < data.size(); at += ChunkStore::kBlockBytes) {
+    block_crcs->push_back(Crc32c(data.substr(at, ChunkStore::kBlockBytes)));
+  }
+  return Crc32c(data);
 }
-void PutFixed64LE(std::string* out, uint64_t value) {
-  for (int i = 0; i < 8; ++i) out->push_back(static_cast<char>(value >> (8 * i)));
-}
-uint32_t DecodeFixed32LE(const char* in) {
-  uint32_t value = 0;
-  for (int i = 3; i >= 0; --i) value = (value << 8) | static_cast<uint8_t>(in[i]);
-  return value;
-}
-uint64_t DecodeFixed64LE(const char* in) {
-  uint64_t value = 0;
-  for (int i = 7; i >= 0; --i) value = (value << 8) | static_cast<uint8_t>(in[i]);
-  return value;
+
+void CountWritten(uint64_t bytes) {
+  static metrics::Counter* const written = metrics::Registry::Default()
+      .Counter("dfs_datanode_written_bytes_total",
+               "Bytes written into chunk files and the chunk log: client writes and copies.")
+      ->Get();
+  written->Increment(bytes);
 }
 
 uint64_t BlockCount(uint64_t length) {
@@ -124,11 +126,7 @@ absl::Status ChunkWriter::Append(std::string_view data) {
   DFS_RETURN_IF_ERROR(error_);
   error_ = dfs::WriteAll(fd_, data, path_);
   DFS_RETURN_IF_ERROR(error_);
-  static metrics::Counter* const written = metrics::Registry::Default()
-      .Counter("dfs_datanode_written_bytes_total",
-               "Bytes written into chunk files: client writes and replica copies.")
-      ->Get();
-  written->Increment(data.size());
+  CountWritten(data.size());
   length_ += data.size();
   chunk_crc_ = Crc32cExtend(chunk_crc_, data.data(), data.size());
   while (!data.empty()) {
@@ -151,6 +149,7 @@ absl::StatusOr<ChunkMeta> ChunkWriter::Commit() {
   absl::StatusOr<ChunkMeta> meta = CommitInternal();
   // CommitInternal closed the descriptor; on failure the temp file may still exist.
   if (!meta.ok()) ::unlink(path_.c_str());
+  store_->EndWrite(chunk_id_);
   return meta;
 }
 
@@ -202,6 +201,7 @@ void ChunkWriter::Abort() {
   if (::unlink(path_.c_str()) != 0 && errno != ENOENT) {
     DFS_LOG(WARNING) << "cannot remove " << path_ << ": " << std::strerror(errno);
   }
+  store_->EndWrite(chunk_id_);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -257,6 +257,20 @@ absl::Status ChunkReader::LoadTrailer() {
   return absl::OkStatus();
 }
 
+absl::Status ChunkReader::LoadLogRecord(const LogLocation& location) {
+  DFS_ASSIGN_OR_RETURN(LogRecordHead head, ChunkLog::ReadHead(fd_, location, path_));
+  if (head.chunk_id != chunk_id_) {
+    return absl::DataLossError(absl::StrFormat("%s: the record at offset %d is of chunk %016x",
+                                               path_, location.offset, head.chunk_id));
+  }
+  length_ = head.length;
+  chunk_crc_ = head.chunk_crc;
+  block_crcs_ = std::move(head.block_crcs);
+  data_offset_ = head.data_offset;
+  file_bytes_ = head.record_bytes;
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::string> ChunkReader::Read(uint64_t offset, uint64_t length) {
   if (offset > length_) {
     return absl::InvalidArgumentError(absl::StrFormat(
@@ -270,7 +284,7 @@ absl::StatusOr<std::string> ChunkReader::Read(uint64_t offset, uint64_t length) 
   const uint64_t io_start = first_block * ChunkStore::kBlockBytes;
   const uint64_t io_end = std::min(length_, (last_block + 1) * ChunkStore::kBlockBytes);
   std::string buf(static_cast<size_t>(io_end - io_start), '\0');
-  DFS_RETURN_IF_ERROR(PreadFull(fd_, buf.data(), buf.size(), io_start, path_));
+  DFS_RETURN_IF_ERROR(PreadFull(fd_, buf.data(), buf.size(), data_offset_ + io_start, path_));
   for (uint64_t block = first_block; block <= last_block; ++block) {
     const uint64_t begin = block * ChunkStore::kBlockBytes - io_start;
     const uint64_t size = std::min<uint64_t>(ChunkStore::kBlockBytes, buf.size() - begin);
@@ -330,7 +344,43 @@ absl::Status ChunkStore::Init() {
   } else if (errno != EEXIST) {
     return ErrnoStatus(errno, "mkdir " + data_dir_ + "/chunks");
   }
-  return ScanChunks();
+  DFS_RETURN_IF_ERROR(ScanChunks());
+  return OpenLog();
+}
+
+absl::Status ChunkStore::OpenLog() {
+  std::vector<ChunkLog::Replayed> records;
+  DFS_ASSIGN_OR_RETURN(log_, ChunkLog::Open(data_dir_ + "/log", &records));
+  absl::MutexLock lock(&mu_);
+  size_t logged = 0;
+  for (const ChunkLog::Replayed& record : records) {
+    auto it = chunks_.find(record.chunk_id);
+    const bool in_log = it != chunks_.end() && it->second.log.segment != 0;
+    if (it != chunks_.end() && !in_log) {
+      // A chunk file holds it; the log's records of the same (immutable) chunk are not needed.
+      if (record.put) log_->Release(record.location, record.record_bytes);
+      continue;
+    }
+    if (in_log) {
+      // Superseded by a later record: a copy made by compaction, or a delete.
+      log_->Release(it->second.log, it->second.file_bytes);
+      used_bytes_ -= it->second.file_bytes;
+      chunks_.erase(it);
+    }
+    if (!record.put) continue;
+    ChunkMeta meta;
+    meta.length = record.length;
+    meta.crc32c = record.chunk_crc;
+    meta.file_bytes = record.record_bytes;
+    meta.log = record.location;
+    chunks_[record.chunk_id] = meta;
+    used_bytes_ += meta.file_bytes;
+  }
+  for (const auto& [id, meta] : chunks_) logged += meta.log.segment != 0;
+  log_->FinishReplay();
+  DFS_LOG(INFO) << "chunk log " << data_dir_ << "/log: " << logged << " chunks in "
+                << log_->segment_count() << " segments";
+  return absl::OkStatus();
 }
 
 absl::Status ChunkStore::LoadOrCreateNodeId() {
@@ -444,23 +494,68 @@ std::string ChunkStore::ChunkPath(uint64_t chunk_id) const {
   return absl::StrCat(SubdirPath(chunk_id), "/", ChunkFileName(chunk_id), kChunkSuffix);
 }
 
-absl::StatusOr<std::unique_ptr<ChunkWriter>> ChunkStore::OpenWriter(uint64_t chunk_id) {
-  if (Contains(chunk_id)) {
+absl::Status ChunkStore::BeginWrite(uint64_t chunk_id) {
+  absl::MutexLock lock(&mu_);
+  if (chunks_.count(chunk_id) > 0) {
     return absl::AlreadyExistsError(absl::StrFormat("chunk %016x already stored", chunk_id));
   }
-  DFS_ASSIGN_OR_RETURN(int dir_fd, SubdirFd(chunk_id));
+  if (!writing_.insert(chunk_id).second) {
+    return absl::AlreadyExistsError(
+        absl::StrFormat("chunk %016x is already being written", chunk_id));
+  }
+  return absl::OkStatus();
+}
+
+void ChunkStore::EndWrite(uint64_t chunk_id) {
+  absl::MutexLock lock(&mu_);
+  writing_.erase(chunk_id);
+}
+
+absl::StatusOr<ChunkMeta> ChunkStore::Put(uint64_t chunk_id, std::string_view data) {
+  if (data.size() > ChunkLog::kMaxChunkBytes) {
+    DFS_ASSIGN_OR_RETURN(std::unique_ptr<ChunkWriter> writer, OpenWriter(chunk_id));
+    DFS_RETURN_IF_ERROR(writer->Append(data));
+    return writer->Commit();
+  }
+  DFS_RETURN_IF_ERROR(BeginWrite(chunk_id));
+  ChunkMeta meta;
+  std::vector<uint32_t> block_crcs;
+  meta.length = data.size();
+  meta.crc32c = BlockCrcs(data, &block_crcs);
+  absl::StatusOr<LogLocation> location =
+      log_->AppendChunk(chunk_id, data, block_crcs, meta.crc32c, &meta.file_bytes);
+  absl::MutexLock lock(&mu_);
+  writing_.erase(chunk_id);
+  DFS_RETURN_IF_ERROR(location.status());
+  meta.log = *location;
+  chunks_[chunk_id] = meta;
+  used_bytes_ += meta.file_bytes;
+  CountWritten(data.size());
+  return meta;
+}
+
+absl::StatusOr<std::unique_ptr<ChunkWriter>> ChunkStore::OpenWriter(uint64_t chunk_id) {
+  DFS_RETURN_IF_ERROR(BeginWrite(chunk_id));
+  absl::StatusOr<int> dir_fd = SubdirFd(chunk_id);
+  if (!dir_fd.ok()) {
+    EndWrite(chunk_id);
+    return dir_fd.status();
+  }
   // The final name, without read permission until sealed. O_EXCL makes a second writer of the
   // same chunk (or a leftover file) fail here instead of racing the first.
   const std::string path = ChunkPath(chunk_id);
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, kUnsealedMode);
   if (fd < 0) {
+    const int err = errno;
+    EndWrite(chunk_id);
+    errno = err;
     if (errno == EEXIST) {
       return absl::AlreadyExistsError(
           absl::StrFormat("chunk %016x is already stored or being written", chunk_id));
     }
     return ErrnoStatus(errno, "create " + path);
   }
-  return std::unique_ptr<ChunkWriter>(new ChunkWriter(this, chunk_id, path, fd, dir_fd));
+  return std::unique_ptr<ChunkWriter>(new ChunkWriter(this, chunk_id, path, fd, *dir_fd));
 }
 
 absl::Status ChunkStore::Install(uint64_t chunk_id, const ChunkMeta& meta) {
@@ -509,24 +604,38 @@ absl::StatusOr<int> ChunkStore::SubdirFd(uint64_t chunk_id) {
 }
 
 absl::StatusOr<std::unique_ptr<ChunkReader>> ChunkStore::OpenReader(uint64_t chunk_id) {
-  if (!Contains(chunk_id)) {
+  auto not_found = [chunk_id] {
     return absl::NotFoundError(absl::StrFormat("chunk %016x not stored here", chunk_id));
-  }
-  const std::string path = ChunkPath(chunk_id);
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    int err = errno;
-    // Deleted between the lookup and the open: an ordinary NotFound. Otherwise the file vanished
-    // behind our back, which is lost data.
-    if (err == ENOENT && !Contains(chunk_id)) {
-      return absl::NotFoundError(absl::StrFormat("chunk %016x not stored here", chunk_id));
+  };
+  // A logged chunk that compaction moves between the lookup and the open is looked up again.
+  for (int attempt = 0;; ++attempt) {
+    ChunkMeta meta;
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = chunks_.find(chunk_id);
+      if (it == chunks_.end()) return not_found();
+      meta = it->second;
     }
-    if (err == ENOENT) return absl::DataLossError(path + ": chunk file is missing");
-    return ErrnoStatus(err, "open " + path);
+    const std::string path =
+        meta.log.segment != 0 ? log_->SegmentPath(meta.log.segment) : ChunkPath(chunk_id);
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      int err = errno;
+      if (err == ENOENT && meta.log.segment != 0 && attempt < 3) continue;
+      // Deleted between the lookup and the open: an ordinary NotFound. Otherwise the file
+      // vanished behind our back, which is lost data.
+      if (err == ENOENT && !Contains(chunk_id)) return not_found();
+      if (err == ENOENT) return absl::DataLossError(path + ": chunk file is missing");
+      return ErrnoStatus(err, "open " + path);
+    }
+    std::unique_ptr<ChunkReader> reader(new ChunkReader(chunk_id, path, fd));
+    if (meta.log.segment != 0) {
+      DFS_RETURN_IF_ERROR(reader->LoadLogRecord(meta.log));
+    } else {
+      DFS_RETURN_IF_ERROR(reader->LoadTrailer());
+    }
+    return reader;
   }
-  std::unique_ptr<ChunkReader> reader(new ChunkReader(chunk_id, path, fd));
-  DFS_RETURN_IF_ERROR(reader->LoadTrailer());
-  return reader;
 }
 
 absl::StatusOr<std::string> ChunkStore::Read(uint64_t chunk_id, uint64_t offset, uint64_t length) {
@@ -535,18 +644,99 @@ absl::StatusOr<std::string> ChunkStore::Read(uint64_t chunk_id, uint64_t offset,
 }
 
 absl::Status ChunkStore::Delete(uint64_t chunk_id) {
-  absl::MutexLock lock(&mu_);
-  auto it = chunks_.find(chunk_id);
-  if (it == chunks_.end()) {
-    return absl::NotFoundError(absl::StrFormat("chunk %016x not stored here", chunk_id));
+  uint64_t compact = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = chunks_.find(chunk_id);
+    if (it == chunks_.end()) {
+      return absl::NotFoundError(absl::StrFormat("chunk %016x not stored here", chunk_id));
+    }
+    if (it->second.log.segment != 0) {
+      // Appended under the lock, so a later Put of the same chunk lands after this delete. Not
+      // synced, as an unlink is not: a delete lost in a crash only brings back a chunk the master
+      // will ask us to delete again.
+      absl::Status logged = log_->AppendDelete(chunk_id);
+      if (!logged.ok()) DFS_LOG(WARNING) << "chunk log: " << logged;
+      compact = log_->Release(it->second.log, it->second.file_bytes);
+    } else {
+      const std::string path = ChunkPath(chunk_id);
+      if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+        return ErrnoStatus(errno, "unlink " + path);
+      }
+      // No directory fsync, for the same reason.
+    }
+    used_bytes_ -= it->second.file_bytes;
+    chunks_.erase(it);
   }
-  const std::string path = ChunkPath(chunk_id);
-  if (::unlink(path.c_str()) != 0 && errno != ENOENT) return ErrnoStatus(errno, "unlink " + path);
-  // No directory fsync: a delete lost in a crash only brings back a chunk the master will ask us
-  // to delete again.
-  used_bytes_ -= it->second.file_bytes;
-  chunks_.erase(it);
+  if (compact != 0) CompactLogSegment(compact);
   return absl::OkStatus();
+}
+
+void ChunkStore::CompactLogSegment(uint64_t segment) {
+  struct Copy {
+    uint64_t id;
+    ChunkMeta old;
+    LogLocation location;
+    uint64_t bytes = 0;
+  };
+  std::vector<Copy> copies;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [id, meta] : chunks_) {
+      if (meta.log.segment == segment) copies.push_back(Copy{id, meta, {}, 0});
+    }
+  }
+  const size_t live = copies.size();
+  // Copied without a sync each, then one sync for all: the old records stay in use until then.
+  for (auto it = copies.begin(); it != copies.end();) {
+    // Read back verified: a damaged record stays where it is (the scrubber reports it, and the
+    // segment goes once it is deleted).
+    absl::StatusOr<std::string> data = Read(it->id, 0, it->old.length);
+    absl::StatusOr<LogLocation> location = absl::UnknownError("not copied");
+    if (data.ok()) {
+      std::vector<uint32_t> block_crcs;
+      const uint32_t crc = BlockCrcs(*data, &block_crcs);
+      location = log_->AppendChunk(it->id, *data, block_crcs, crc, &it->bytes,
+                                   /*wait_durable=*/false);
+    } else {
+      location = data.status();
+    }
+    if (!location.ok()) {
+      if (!absl::IsNotFound(location.status())) {
+        DFS_LOG(WARNING) << "compaction of log segment " << segment << ": " << location.status();
+      }
+      it = copies.erase(it);
+      continue;
+    }
+    it->location = *location;
+    ++it;
+  }
+  absl::Status synced = log_->Sync();
+  size_t moved = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const Copy& copy : copies) {
+      auto it = chunks_.find(copy.id);
+      if (synced.ok() && it != chunks_.end() && it->second.log == copy.old.log) {
+        it->second.log = copy.location;
+        used_bytes_ += copy.bytes - it->second.file_bytes;
+        it->second.file_bytes = copy.bytes;
+        log_->Release(copy.old.log, copy.old.file_bytes);
+        ++moved;
+        continue;
+      }
+      // Deleted while being copied: the copy must not bring it back after a restart (unless it
+      // is being stored again, whose record may come after this one).
+      if (it == chunks_.end() && writing_.count(copy.id) == 0) {
+        absl::Status logged = log_->AppendDelete(copy.id);
+        if (!logged.ok()) DFS_LOG(WARNING) << "chunk log: " << logged;
+      }
+      log_->Release(copy.location, copy.bytes);
+    }
+  }
+  log_->EndCompaction(segment);
+  DFS_LOG(INFO) << "chunk log: compacted segment " << segment << ", " << moved << " of " << live
+                << " chunks moved" << (synced.ok() ? "" : ": " + synced.ToString());
 }
 
 std::vector<uint64_t> ChunkStore::List() const {
@@ -574,6 +764,45 @@ absl::StatusOr<ChunkMeta> ChunkStore::Info(uint64_t chunk_id) const {
 uint64_t ChunkStore::chunk_count() const {
   absl::MutexLock lock(&mu_);
   return chunks_.size();
+}
+
+uint64_t ChunkStore::log_segment_count() const { return log_->segment_count(); }
+
+absl::StatusOr<std::map<uint64_t, StoredChunk>> ChunkStore::Survey(const std::string& data_dir) {
+  std::map<uint64_t, StoredChunk> found;
+  const std::string chunks_dir = data_dir + "/chunks";
+  if (std::filesystem::exists(chunks_dir)) {
+    DFS_ASSIGN_OR_RETURN(std::vector<std::string> subdirs, ListDir(chunks_dir));
+    for (const std::string& subdir : subdirs) {
+      absl::StatusOr<std::vector<std::string>> names = ListDir(chunks_dir + "/" + subdir);
+      if (!names.ok()) continue;
+      for (const std::string& name : *names) {
+        const std::string path = chunks_dir + "/" + subdir + "/" + name;
+        uint64_t chunk_id = 0;
+        struct stat st;
+        if (!ParseChunkFileName(name, kChunkSuffix, &chunk_id) || ::stat(path.c_str(), &st) != 0 ||
+            (st.st_mode & S_IRUSR) == 0 || static_cast<uint64_t>(st.st_size) < kFooterBytes) {
+          continue;  // not a sealed chunk
+        }
+        found[chunk_id] = StoredChunk{path, 0, 0};
+      }
+    }
+  }
+  DFS_ASSIGN_OR_RETURN(std::vector<ChunkLog::Replayed> records,
+                       ChunkLog::Survey(data_dir + "/log"));
+  std::set<uint64_t> in_files;
+  for (const auto& [id, chunk] : found) in_files.insert(id);
+  for (const ChunkLog::Replayed& record : records) {
+    if (in_files.count(record.chunk_id) > 0) continue;
+    if (!record.put) {
+      found.erase(record.chunk_id);
+      continue;
+    }
+    const std::string path = absl::StrFormat("%s/log/%016x.seg", data_dir, record.location.segment);
+    found[record.chunk_id] = StoredChunk{
+        path, record.location.offset + record.record_bytes - record.length, record.length};
+  }
+  return found;
 }
 
 uint64_t ChunkStore::used_bytes() const {

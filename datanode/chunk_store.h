@@ -1,4 +1,5 @@
-// ChunkStore: the datanode's local storage of immutable chunks, one file per chunk.
+// ChunkStore: the datanode's local storage of immutable chunks: a file per chunk, and small chunks
+// stored whole at once (Put) in the chunk log (datanode/chunk_log.h).
 //
 // Layout under the data directory:
 //   chunks/<xx>/<id>.chunk   a chunk; <id> is the chunk id as 16 lowercase hex digits and <xx>
@@ -7,6 +8,7 @@
 //                            with mode 0200 and gets 0644 when sealed: a file without the
 //                            owner's read bit is an unfinished write, removed on abort and at
 //                            startup; it is never listed or served.
+//   log/<seq>.seg            the chunk log's segments
 //   tmp/                     unused; files in it (left by older versions) are removed at startup
 //   corrupt/                 chunk files whose trailer did not verify at startup (kept for
 //                            inspection, no longer served)
@@ -34,6 +36,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -43,6 +46,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "common/random.h"
+#include "datanode/chunk_log.h"
 
 namespace dfs {
 
@@ -52,7 +56,15 @@ class ChunkStore;
 struct ChunkMeta {
   uint64_t length = 0;      // data bytes
   uint32_t crc32c = 0;      // CRC32C of the whole chunk's data
-  uint64_t file_bytes = 0;  // size of the chunk file (data + CRCs + footer)
+  uint64_t file_bytes = 0;  // bytes on disk: its file (data + CRCs + footer) or its log record
+  LogLocation log;          // segment 0: the chunk has a file of its own
+};
+
+// Where a chunk's data lies on disk, as found by ChunkStore::Survey.
+struct StoredChunk {
+  std::string path;  // its chunk file or log segment
+  uint64_t data_offset = 0;
+  uint64_t length = 0;
 };
 
 // Streams one new chunk into its (unsealed) file. Append any number of times, then Commit() to
@@ -123,12 +135,15 @@ class ChunkReader {
 
   // Reads and verifies the trailer; fills length_, chunk_crc_ and block_crcs_.
   absl::Status LoadTrailer();
+  // The same for a chunk logged at `location` of the segment file this reader opened.
+  absl::Status LoadLogRecord(const LogLocation& location);
 
   const uint64_t chunk_id_;
   const std::string path_;
   const int fd_;
   uint64_t length_ = 0;
   uint64_t file_bytes_ = 0;
+  uint64_t data_offset_ = 0;  // where the data starts in the file: 0, or in a log record
   uint32_t chunk_crc_ = 0;
   std::vector<uint32_t> block_crcs_;
 };
@@ -141,9 +156,10 @@ class ChunkStore {
   static constexpr uint64_t kFooterBytes = 40;
 
   // Opens (creating if needed) the store in `data_dir`: takes the directory lock, creates or reads
-  // DATANODE_ID, removes leftover temp files and unsealed chunk files, and scans the chunk files
-  // into memory (sealed chunks whose trailer does not verify are moved to corrupt/). `seed` drives temp-file names and, on first
-  // start, the node id: pass a fresh seed per process (SeedFromEntropy) so ids differ.
+  // DATANODE_ID, removes leftover temp files and unsealed chunk files, scans the chunk files into
+  // memory (sealed chunks whose trailer does not verify are moved to corrupt/) and replays the
+  // chunk log. `seed` drives temp-file names and, on first start, the node id: pass a fresh seed
+  // per process (SeedFromEntropy) so ids differ.
   static absl::StatusOr<std::unique_ptr<ChunkStore>> Open(const std::string& data_dir,
                                                           uint64_t seed);
   ~ChunkStore();
@@ -157,6 +173,11 @@ class ChunkStore {
 
   // Starts writing chunk `chunk_id`. AlreadyExists if it is already stored or being written.
   absl::StatusOr<std::unique_ptr<ChunkWriter>> OpenWriter(uint64_t chunk_id);
+
+  // Stores a whole chunk at once and returns when it is durable: a small one (at most
+  // ChunkLog::kMaxChunkBytes) appended to the chunk log, a larger one in a file of its own.
+  // AlreadyExists if it is already stored or being written.
+  absl::StatusOr<ChunkMeta> Put(uint64_t chunk_id, std::string_view data);
 
   // Opens a sealed chunk for reading. NotFound for an unknown chunk; DataLoss if its file is
   // missing or its trailer is damaged.
@@ -176,8 +197,13 @@ class ChunkStore {
   // Bytes of all chunk files (data + checksums + footers).
   uint64_t used_bytes() const;
 
-  // Where chunk `chunk_id` lives (whether or not it exists).
+  // Where chunk `chunk_id`'s file would be (a logged chunk has none).
   std::string ChunkPath(uint64_t chunk_id) const;
+  uint64_t log_segment_count() const;
+
+  // Read-only, for tests and tools: every chunk stored in `data_dir` now and where its data lies
+  // (the store may be in use).
+  static absl::StatusOr<std::map<uint64_t, StoredChunk>> Survey(const std::string& data_dir);
 
  private:
   friend class ChunkWriter;
@@ -188,6 +214,14 @@ class ChunkStore {
   absl::Status LoadOrCreateNodeId();
   absl::Status RemoveTempFiles();
   absl::Status ScanChunks();
+  // Opens the chunk log and adds the chunks it holds (a chunk file wins over a record).
+  absl::Status OpenLog();
+  // Copies the live chunks of a mostly dead log segment to the log's end; the segment goes once
+  // nothing in it is live.
+  void CompactLogSegment(uint64_t segment);
+  // Claims `chunk_id` for a writer: AlreadyExists if it is stored or being written.
+  absl::Status BeginWrite(uint64_t chunk_id);
+  void EndWrite(uint64_t chunk_id);
   std::string SubdirPath(uint64_t chunk_id) const;
   // A descriptor of the chunk's subdirectory, created (durably) if it does not exist yet.
   absl::StatusOr<int> SubdirFd(uint64_t chunk_id);
@@ -201,6 +235,8 @@ class ChunkStore {
 
   mutable absl::Mutex mu_;
   std::map<uint64_t, ChunkMeta> chunks_ ABSL_GUARDED_BY(mu_);
+  std::set<uint64_t> writing_ ABSL_GUARDED_BY(mu_);  // claimed by a writer, not yet stored
+  std::unique_ptr<ChunkLog> log_;  // set once by Init
   uint64_t used_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   std::bitset<256> subdirs_ ABSL_GUARDED_BY(mu_);  // chunks/<xx> known to exist
   // Open descriptors of chunks/<xx> (-1 until first used), closed with the store.

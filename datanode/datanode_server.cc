@@ -82,8 +82,11 @@ absl::Status DatanodeServer::Start() {
 
 void DatanodeServer::CollectMetrics(metrics::Collection* out) {
   out->AddGauge("dfs_datanode_chunks", "Chunks stored on this datanode.", store_->chunk_count());
-  out->AddGauge("dfs_datanode_used_bytes", "Bytes of chunk files on this datanode.",
+  out->AddGauge("dfs_datanode_used_bytes",
+                "Bytes of chunk files and live chunk log records on this datanode.",
                 store_->used_bytes());
+  out->AddGauge("dfs_datanode_log_segments", "Segment files of this datanode's chunk log.",
+                store_->log_segment_count());
   out->AddGauge("dfs_datanode_active_streams", "Chunk reads and writes in progress.",
                 service_->active_streams());
   ScrubStats scrub = scrubber_->stats();

@@ -247,9 +247,7 @@ grpc::Status DatanodeServiceImpl::PutChunk(grpc::ServerContext* context,
 absl::Status DatanodeServiceImpl::DoPutChunk(const PutChunkRequest& request,
                                              WriteChunkResponse* response) {
   DFS_RETURN_IF_ERROR(CheckPieceCrc(request.chunk_id(), 0, request.data(), request.data_crc32c()));
-  DFS_ASSIGN_OR_RETURN(std::unique_ptr<ChunkWriter> writer, store_->OpenWriter(request.chunk_id()));
-  DFS_RETURN_IF_ERROR(writer->Append(request.data()));
-  DFS_ASSIGN_OR_RETURN(ChunkMeta meta, writer->Commit());
+  DFS_ASSIGN_OR_RETURN(ChunkMeta meta, store_->Put(request.chunk_id(), request.data()));
   response->set_length(meta.length);
   response->set_crc32c(meta.crc32c);
   response->add_stored_on(store_->node_id());

@@ -6,8 +6,8 @@
 //
 // Checked: no crash, leak or sanitizer report; every piece ReadChunk sends matches its CRC and
 // an undamaged fixture reads back exactly; a WriteChunk that succeeds stored exactly the bytes
-// sent; no file ever appears outside the store's own layout (chunks/<xx>/<id>.chunk, tmp/,
-// corrupt/, DATANODE_ID, LOCK).
+// sent; no file ever appears outside the store's own layout (chunks/<xx>/<id>.chunk,
+// log/<seq>.seg, tmp/, corrupt/, DATANODE_ID, LOCK).
 //
 // Requests that would make the node dial a peer are cut off from the network: downstream
 // addresses of a write are dropped, and a copy's sources become 127.0.0.1:1, where nothing
@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -98,9 +99,11 @@ struct Node {
   void CheckLayout() {
     for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
       const std::string relative = std::filesystem::relative(entry.path(), dir).string();
+      static const std::regex kSegment("log/[0-9a-f]{16}\\.seg");
       const bool known = relative == "chunks" || relative == "tmp" || relative == "corrupt" ||
-                         relative == "DATANODE_ID" || relative == "LOCK" ||
-                         relative.rfind("chunks/", 0) == 0 || relative.rfind("tmp/", 0) == 0;
+                         relative == "log" || relative == "DATANODE_ID" || relative == "LOCK" ||
+                         relative.rfind("chunks/", 0) == 0 || relative.rfind("tmp/", 0) == 0 ||
+                         std::regex_match(relative, kSegment);
       if (!known) Fail("unexpected file " + relative);
       if (relative.rfind("chunks/", 0) == 0 && entry.is_regular_file()) {
         bool named = false;

@@ -261,7 +261,7 @@ TEST_F(AdminTest, FsckVerifyFindsFlippedBytes) {
   const std::string bad = Replicas(f_chunk).chunk().replicas(0);
   const int bad_dn = cluster_->FindDatanodeById(bad);
   ASSERT_GE(bad_dn, 0);
-  FlipByte(ChunkFilePath(cluster_->datanode_dir(bad_dn), f_chunk), 123456);
+  DamageChunk(cluster_->datanode_dir(bad_dn), f_chunk, 123456);
   // Without --verify nothing is known yet.
   EXPECT_THAT(Admin({"fsck"}).out, HasSubstr("is HEALTHY"));
 
@@ -290,7 +290,7 @@ TEST_F(AdminTest, FsckVerifyFindsFlippedBytes) {
   const ChunkReplicasResponse g_replicas = Replicas(g_chunk);
   ASSERT_EQ(g_replicas.chunk().replicas_size(), 3);
   for (const std::string& id : g_replicas.chunk().replicas()) {
-    FlipByte(ChunkFilePath(cluster_->datanode_dir(cluster_->FindDatanodeById(id)), g_chunk), 4321);
+    DamageChunk(cluster_->datanode_dir(cluster_->FindDatanodeById(id)), g_chunk, 4321);
   }
   verify = Admin({"fsck", "--verify"});
   EXPECT_EQ(verify.exit_code, 1) << verify.out << verify.err;

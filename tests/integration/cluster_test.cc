@@ -57,8 +57,7 @@ class ClusterTest : public ::testing::Test {
     return response;
   }
 
-  // Every chunk of `extents` has 3 distinct replicas, each a chunk file on its (running)
-  // datanode.
+  // Every chunk of `extents` has 3 distinct replicas, each stored on its (running) datanode.
   void ExpectThreeReplicasOnDisk(const GetExtentsResponse& extents) {
     for (const ChunkLocation& chunk : extents.chunks()) {
       std::set<std::string> ids;
@@ -67,8 +66,7 @@ class ClusterTest : public ::testing::Test {
         int dn = cluster_->FindDatanodeById(replica.id());
         ASSERT_GE(dn, 0);
         EXPECT_TRUE(cluster_->DatanodeRunning(dn)) << "replica on stopped dn" << dn;
-        EXPECT_TRUE(
-            ::access(ChunkFilePath(cluster_->datanode_dir(dn), chunk.chunk_id()).c_str(), F_OK) == 0)
+        EXPECT_TRUE(ChunkStored(cluster_->datanode_dir(dn), chunk.chunk_id()))
             << "chunk " << chunk.chunk_id() << " missing on dn" << dn;
       }
       EXPECT_EQ(ids.size(), 3u) << "chunk " << chunk.chunk_id() << " needs 3 distinct replicas";
@@ -135,7 +133,7 @@ TEST_F(ClusterTest, FlippedByteIsReadAroundAndReported) {
   const ChunkLocation& chunk = extents.chunks(0);
   std::string bad_id = chunk.replicas(0).id();
   int dn = cluster_->FindDatanodeById(bad_id);
-  FlipByte(ChunkFilePath(cluster_->datanode_dir(dn), chunk.chunk_id()), 123456);
+  DamageChunk(cluster_->datanode_dir(dn), chunk.chunk_id(), 123456);
 
   // Every read is correct; the reader that meets the bad copy reports it.
   bool reported = false;

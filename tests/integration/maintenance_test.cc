@@ -178,16 +178,10 @@ class MaintenanceTest : public ::testing::Test {
     return shortfall;
   }
 
-  // Number of chunk files in every datanode directory.
-  int ChunkFiles() {
+  // Number of chunks stored on every datanode (in chunk files and chunk logs).
+  int StoredChunks() {
     int n = 0;
-    for (int dn = 0; dn < 8; ++dn) {
-      std::error_code ec;
-      std::filesystem::recursive_directory_iterator it(cluster_->datanode_dir(dn) + "/chunks", ec);
-      for (; !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
-        if (it->path().extension() == ".chunk") ++n;
-      }
-    }
+    for (int dn = 0; dn < 8; ++dn) n += StoredChunkCount(cluster_->datanode_dir(dn));
     return n;
   }
 
@@ -276,7 +270,7 @@ TEST_F(MaintenanceTest, ScrubberFindsAFlippedByteAndTheReplicaIsRepaired) {
   const std::string bad = extents->chunks(0).replicas(0).id();
   const int bad_dn = cluster_->FindDatanodeById(bad);
   ASSERT_GE(bad_dn, 0);
-  FlipByte(ChunkFilePath(cluster_->datanode_dir(bad_dn), chunk_id), 1234567);
+  DamageChunk(cluster_->datanode_dir(bad_dn), chunk_id, 1234567);
   auto flipped = Clock::now();
 
   // Repaired: three replicas, every one of which reads back verified.
@@ -336,7 +330,7 @@ TEST_F(MaintenanceTest, TrashRestoreThenGarbageCollectionEmptiesTheDatanodes) {
     ASSERT_TRUE(writer->Append(Content(99, 1500000)).ok());
     ASSERT_TRUE(writer->Finish().ok());
   }
-  const int files_before = ChunkFiles();
+  const int files_before = StoredChunks();
   EXPECT_EQ(files_before, 3 * (kFiles * 3 + 2));
 
   CommandResult rm = cluster_->Dfs({"rm", "-r", "/data"});
@@ -361,14 +355,14 @@ TEST_F(MaintenanceTest, TrashRestoreThenGarbageCollectionEmptiesTheDatanodes) {
   int files = files_before;
   uint64_t used = 0;
   while (SecondsSince(removed) < 40) {
-    files = ChunkFiles();
+    files = StoredChunks();
     used = 0;
     for (const auto& [id, dn] : Datanodes()) used += dn.used_bytes();
     // Usage figures come with heartbeats: they may lag the files by one.
     if (files == 9 && used < 3 * kSize + (1 << 20)) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
-  std::cout << "chunk files " << files_before << " -> " << files << ", " << used
+  std::cout << "chunks stored " << files_before << " -> " << files << ", " << used
             << " bytes used, after " << SecondsSince(removed) << " s\n";
   EXPECT_EQ(files, 9) << "only the restored file's 3 chunks x 3 replicas should remain\n"
                       << cluster_->MasterLog();
@@ -469,7 +463,7 @@ TEST_F(MaintenanceTest, NewLeaderWaitsForHeartbeatsThenRepairs) {
   PutMany("/l", kFiles, kSize);
   auto client = NewClient();
   std::vector<uint64_t> chunks = ChunksOf(*client, "/l", kFiles);
-  const int files_before = ChunkFiles();
+  const int files_before = StoredChunks();
   ASSERT_EQ(files_before, 3 * kFiles);
 
   // Every master restarts at once: the new leader has heard from no datanode.
@@ -479,7 +473,7 @@ TEST_F(MaintenanceTest, NewLeaderWaitsForHeartbeatsThenRepairs) {
   while (SecondsSince(restarted) < 2 * 3.0 + 1) {
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
     EXPECT_EQ(Status().replications_done(), 0u);
-    ASSERT_EQ(ChunkFiles(), files_before) << "a copy was made right after the restart";
+    ASSERT_EQ(StoredChunks(), files_before) << "a copy was made right after the restart";
   }
   EXPECT_EQ(ShortChunks(chunks, 3), 0);
 
@@ -584,9 +578,9 @@ TEST_F(MaintenanceTest, MergerPacksSmallFilesIntoSharedChunks) {
   constexpr size_t kSize = 4096;
   auto start = Clock::now();
   PutMany("/small", kFiles, kSize, /*threads=*/16);
-  const int before = ChunkFiles();
+  const int before = StoredChunks();
   std::cout << "put " << kFiles << " files in " << SecondsSince(start) << " s: " << before
-            << " chunk files\n";
+            << " chunks stored\n";
   EXPECT_EQ(before, 3 * kFiles);
   // The same master, now with the merger on (files are cold after 3 s).
   EXPECT_EQ(cluster_->StopMasterAt(0, SIGTERM), 0) << "master's shutdown failed";
@@ -614,11 +608,11 @@ TEST_F(MaintenanceTest, MergerPacksSmallFilesIntoSharedChunks) {
   auto merging = Clock::now();
   int files = before;
   while (SecondsSince(merging) < 60) {
-    files = ChunkFiles();
+    files = StoredChunks();
     if (files * 20 <= before && Status().merges_done() >= static_cast<uint64_t>(kFiles)) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
-  std::cout << "chunk files " << before << " -> " << files << " (" << Status().merges_done()
+  std::cout << "chunks stored " << before << " -> " << files << " (" << Status().merges_done()
             << " file merges) " << SecondsSince(merging) << " s after the rewrites\n";
   EXPECT_LE(files * 20, before) << cluster_->MasterLog();
 

@@ -6,10 +6,12 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <vector>
 
 #include "absl/strings/str_format.h"
 #include "common/random.h"
+#include "datanode/chunk_store.h"
 #include "tests/testutil/process.h"
 
 namespace dfs::testing {
@@ -58,8 +60,26 @@ void FlipByte(const std::string& path, uint64_t offset) {
   ::close(fd);
 }
 
-std::string ChunkFilePath(const std::string& datanode_dir, uint64_t chunk_id) {
-  return absl::StrFormat("%s/chunks/%02x/%016x.chunk", datanode_dir, chunk_id & 0xff, chunk_id);
+namespace {
+std::map<uint64_t, StoredChunk> Survey(const std::string& datanode_dir) {
+  absl::StatusOr<std::map<uint64_t, StoredChunk>> chunks = ChunkStore::Survey(datanode_dir);
+  return chunks.ok() ? *std::move(chunks) : std::map<uint64_t, StoredChunk>{};
+}
+}  // namespace
+
+bool ChunkStored(const std::string& datanode_dir, uint64_t chunk_id) {
+  return Survey(datanode_dir).count(chunk_id) > 0;
+}
+
+void DamageChunk(const std::string& datanode_dir, uint64_t chunk_id, uint64_t offset) {
+  std::map<uint64_t, StoredChunk> chunks = Survey(datanode_dir);
+  auto it = chunks.find(chunk_id);
+  if (it == chunks.end()) std::abort();
+  FlipByte(it->second.path, it->second.data_offset + offset);
+}
+
+int StoredChunkCount(const std::string& datanode_dir) {
+  return static_cast<int>(Survey(datanode_dir).size());
 }
 
 int SyncDir(const std::string& path) {

@@ -4,8 +4,12 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <map>
 #include <string>
+#include <thread>
 #include <vector>
+
+#include "absl/strings/str_format.h"
 
 #include "common/crc32c.h"
 #include "common/random.h"
@@ -355,6 +359,184 @@ TEST_F(ChunkStoreTest, UnknownChunk) {
   EXPECT_TRUE(absl::IsNotFound(store_->OpenReader(12345).status()));
   EXPECT_TRUE(absl::IsNotFound(store_->Info(12345).status()));
   EXPECT_FALSE(store_->Contains(12345));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The chunk log: small chunks stored whole (Put).
+
+std::string LogDir(const TempDir& dir) { return dir.path() + "/log"; }
+
+TEST_F(ChunkStoreTest, SmallChunksAreLoggedAndReadBackAfterReopen) {
+  const size_t sizes[] = {1, 4096, kBlock, kBlock + 1, 3 * kBlock + 17, ChunkLog::kMaxChunkBytes};
+  std::map<uint64_t, std::string> written;
+  uint64_t id = 100;
+  for (size_t size : sizes) {
+    written[id] = RandomBytes(size, id);
+    absl::StatusOr<ChunkMeta> meta = store_->Put(id, written[id]);
+    ASSERT_TRUE(meta.ok()) << meta.status();
+    EXPECT_NE(meta->log.segment, 0u);
+    EXPECT_EQ(meta->crc32c, Crc32c(written[id]));
+    ++id;
+  }
+  // No file of their own.
+  for (const auto& [chunk, data] : written) {
+    EXPECT_FALSE(std::filesystem::exists(store_->ChunkPath(chunk)));
+  }
+  const uint64_t used = store_->used_bytes();
+  for (int round = 0; round < 2; ++round) {
+    for (const auto& [chunk, data] : written) {
+      EXPECT_EQ(*store_->Read(chunk, 0, data.size()), data);
+      const uint64_t from = data.size() / 3;
+      EXPECT_EQ(*store_->Read(chunk, from, kBlock), data.substr(from, kBlock));
+      EXPECT_EQ(store_->Info(chunk)->length, data.size());
+    }
+    EXPECT_EQ(store_->used_bytes(), used);
+    Reopen();
+  }
+  // Survey finds each chunk's bytes where they lie.
+  absl::StatusOr<std::map<uint64_t, StoredChunk>> survey = ChunkStore::Survey(dir_.path());
+  ASSERT_TRUE(survey.ok()) << survey.status();
+  ASSERT_EQ(survey->size(), written.size());
+  for (const auto& [chunk, data] : written) {
+    const StoredChunk& where = survey->at(chunk);
+    EXPECT_EQ(where.length, data.size());
+    EXPECT_EQ(FileContents(where.path).substr(where.data_offset, data.size()), data);
+  }
+}
+
+TEST_F(ChunkStoreTest, LargerChunksPutGetAFile) {
+  const std::string data = RandomBytes(ChunkLog::kMaxChunkBytes + 1, 3);
+  absl::StatusOr<ChunkMeta> meta = store_->Put(5, data);
+  ASSERT_TRUE(meta.ok()) << meta.status();
+  EXPECT_EQ(meta->log.segment, 0u);
+  EXPECT_TRUE(std::filesystem::exists(store_->ChunkPath(5)));
+  EXPECT_EQ(*store_->Read(5, 0, data.size()), data);
+}
+
+TEST_F(ChunkStoreTest, PutOfAStoredOrClaimedChunkIsAlreadyExists) {
+  ASSERT_TRUE(store_->Put(1, "logged").ok());
+  EXPECT_TRUE(absl::IsAlreadyExists(store_->Put(1, "again").status()));
+  EXPECT_TRUE(absl::IsAlreadyExists(store_->OpenWriter(1).status()));
+  auto writer = store_->OpenWriter(2);
+  ASSERT_TRUE(writer.ok());
+  EXPECT_TRUE(absl::IsAlreadyExists(store_->Put(2, "racing").status()));
+  ASSERT_TRUE((*writer)->Append("file").ok());
+  ASSERT_TRUE((*writer)->Commit().ok());
+  EXPECT_TRUE(absl::IsAlreadyExists(store_->Put(2, "late").status()));
+  EXPECT_EQ(*store_->Read(1, 0, 100), "logged");
+  EXPECT_EQ(*store_->Read(2, 0, 100), "file");
+  // An aborted writer gives its claim back.
+  { auto aborted = store_->OpenWriter(3); ASSERT_TRUE(aborted.ok()); }
+  EXPECT_TRUE(store_->Put(3, "now").ok());
+}
+
+TEST_F(ChunkStoreTest, DeletedLoggedChunksStayDeletedAndCanBeStoredAgain) {
+  ASSERT_TRUE(store_->Put(1, "one").ok());
+  ASSERT_TRUE(store_->Put(2, "two").ok());
+  ASSERT_TRUE(store_->Delete(1).ok());
+  EXPECT_TRUE(absl::IsNotFound(store_->Read(1, 0, 10).status()));
+  Reopen();
+  EXPECT_THAT(store_->List(), ElementsAre(2u));
+  ASSERT_TRUE(store_->Put(1, "one again").ok());
+  ASSERT_TRUE(store_->Delete(2).ok());
+  Reopen();
+  EXPECT_THAT(store_->List(), ElementsAre(1u));
+  EXPECT_EQ(*store_->Read(1, 0, 100), "one again");
+}
+
+TEST_F(ChunkStoreTest, TornLastRecordIsDroppedAtOpen) {
+  const std::string a = RandomBytes(5000, 1), b = RandomBytes(7000, 2);
+  ASSERT_TRUE(store_->Put(1, a).ok());
+  const ChunkMeta meta_b = *store_->Put(2, b);
+  store_.reset();
+  // A crash cut the last record's data short: what it wrote is not what its CRC says.
+  const std::string segment = absl::StrFormat("%s/%016x.seg", LogDir(dir_), meta_b.log.segment);
+  FlipByte(segment, meta_b.log.offset + meta_b.file_bytes - 10);
+  Reopen();
+  EXPECT_THAT(store_->List(), ElementsAre(1u));
+  // Appends continue where the valid records end, and survive the next open.
+  const std::string c = RandomBytes(300, 3);
+  ASSERT_TRUE(store_->Put(3, c).ok());
+  Reopen();
+  EXPECT_THAT(store_->List(), ElementsAre(1u, 3u));
+  EXPECT_EQ(*store_->Read(1, 0, a.size()), a);
+  EXPECT_EQ(*store_->Read(3, 0, c.size()), c);
+}
+
+TEST_F(ChunkStoreTest, DamagedLoggedChunkIsDataLossOnlyForItsBlock) {
+  const std::string data = RandomBytes(2 * kBlock, 4);
+  const ChunkMeta meta = *store_->Put(9, data);
+  ASSERT_TRUE(store_->Put(10, "after").ok());
+  absl::StatusOr<std::map<uint64_t, StoredChunk>> survey = ChunkStore::Survey(dir_.path());
+  ASSERT_TRUE(survey.ok());
+  const StoredChunk& where = survey->at(9);
+  FlipByte(where.path, where.data_offset + kBlock + 5);  // in block 1
+  EXPECT_EQ(*store_->Read(9, 0, kBlock), data.substr(0, kBlock));
+  EXPECT_TRUE(absl::IsDataLoss(store_->Read(9, kBlock, 10).status()));
+  EXPECT_EQ(meta.length, data.size());
+  EXPECT_EQ(*store_->Read(10, 0, 10), "after");
+}
+
+TEST_F(ChunkStoreTest, DeadLogSegmentsGoAndSparseOnesAreCompacted) {
+  // 1 MiB chunks: a 32 MiB segment holds 31 of them.
+  const size_t per_segment = ChunkLog::kSegmentBytes / (ChunkLog::kMaxChunkBytes + 100);
+  const uint64_t count = per_segment + 5;
+  std::map<uint64_t, std::string> data;
+  for (uint64_t id = 1; id <= count; ++id) {
+    data[id] = RandomBytes(ChunkLog::kMaxChunkBytes, id);
+    ASSERT_TRUE(store_->Put(id, data[id]).ok());
+  }
+  ASSERT_EQ(store_->log_segment_count(), 2u);
+  // Delete most of the first segment: its last live quarter is copied forward and it goes.
+  const uint64_t kept = 3;
+  for (uint64_t id = 1; id <= per_segment - kept; ++id) {
+    ASSERT_TRUE(store_->Delete(id).ok());
+    data.erase(id);
+  }
+  EXPECT_EQ(store_->log_segment_count(), 1u);
+  EXPECT_FALSE(std::filesystem::exists(LogDir(dir_) + "/0000000000000001.seg"));
+  for (int round = 0; round < 2; ++round) {
+    ASSERT_EQ(store_->chunk_count(), data.size());
+    for (const auto& [id, bytes] : data) {
+      EXPECT_EQ(*store_->Read(id, 0, bytes.size()), bytes) << "chunk " << id;
+    }
+    Reopen();
+  }
+  // Everything deleted: only the newest (active) segment is left.
+  for (const auto& [id, bytes] : data) ASSERT_TRUE(store_->Delete(id).ok());
+  Reopen();
+  EXPECT_THAT(store_->List(), IsEmpty());
+  EXPECT_EQ(store_->used_bytes(), 0u);
+  EXPECT_LE(store_->log_segment_count(), 1u);
+}
+
+TEST_F(ChunkStoreTest, ConcurrentPutsAllSurvive) {
+  constexpr int kThreads = 8, kPerThread = 40;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        const uint64_t id = t * 1000 + i + 1;
+        EXPECT_TRUE(store_->Put(id, RandomBytes(1000 + i * 37, id)).ok());
+        if (i % 3 == 0) EXPECT_TRUE(store_->Delete(id).ok());
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  Reopen();
+  size_t expected = 0;
+  for (int t = 0; t < kThreads; ++t) {
+    for (int i = 0; i < kPerThread; ++i) {
+      const uint64_t id = t * 1000 + i + 1;
+      if (i % 3 == 0) {
+        EXPECT_FALSE(store_->Contains(id));
+        continue;
+      }
+      ++expected;
+      EXPECT_EQ(*store_->Read(id, 0, 100000), RandomBytes(1000 + i * 37, id));
+    }
+  }
+  EXPECT_EQ(store_->chunk_count(), expected);
 }
 
 }  // namespace
