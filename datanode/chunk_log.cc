@@ -32,6 +32,13 @@ constexpr uint64_t kMaxHeadBytes = kHeadBytes + 4 * (ChunkLog::kMaxChunkBytes / 
 
 uint64_t BlockCount(uint64_t length) { return (length + kBlockBytes - 1) / kBlockBytes; }
 
+// Reserves [offset, offset + bytes) of `fd`. 0, or the errno; a file system that cannot reserve
+// space counts as done (appends grow the file there).
+int Preallocate(int fd, uint64_t offset, uint64_t bytes) {
+  if (::fallocate(fd, 0, static_cast<off_t>(offset), static_cast<off_t>(bytes)) == 0) return 0;
+  return errno == EOPNOTSUPP || errno == ENOSYS || errno == EINVAL ? 0 : errno;
+}
+
 std::string Head(uint64_t chunk_id, uint32_t kind, uint64_t length, uint32_t chunk_crc,
                  const std::vector<uint32_t>& block_crcs) {
   std::string head;
@@ -163,6 +170,7 @@ absl::StatusOr<std::unique_ptr<ChunkLog>> ChunkLog::Open(const std::string& dir,
                          ScanSegment(log->SegmentPath(segment), segment, newest, replayed));
     Segment& info = log->segments_[segment];
     info.end = end;
+    info.allocated = end;
     for (size_t i = first; i < replayed->size(); ++i) {
       if ((*replayed)[i].put) info.live_bytes += (*replayed)[i].record_bytes;
     }
@@ -175,14 +183,18 @@ absl::StatusOr<std::unique_ptr<ChunkLog>> ChunkLog::Open(const std::string& dir,
     if (log->active_fd_ < 0) return ErrnoStatus(errno, "open " + path);
     log->active_ = newest;
     // What a crash left after them (a torn record) is zeroed, so that no shorter record written
-    // over it later can be followed by a stale one.
-    const std::string zeros(kMaxHeadBytes + kMaxChunkBytes, '\0');
+    // over it later can be followed by a stale one: a hole punched (no space needed, for a full
+    // disk), else zeros written.
+    const size_t tail = kMaxHeadBytes + kMaxChunkBytes;
     const off_t end = static_cast<off_t>(log->segments_[newest].end);
-    if (::pwrite(log->active_fd_, zeros.data(), zeros.size(), end) !=
-            static_cast<ssize_t>(zeros.size()) ||
-        ::fdatasync(log->active_fd_) != 0) {
-      return ErrnoStatus(errno, "zero the tail of " + path);
+    if (::fallocate(log->active_fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, end, tail) != 0) {
+      const std::string zeros(tail, '\0');
+      if (::pwrite(log->active_fd_, zeros.data(), zeros.size(), end) !=
+          static_cast<ssize_t>(zeros.size())) {
+        return ErrnoStatus(errno, "zero the tail of " + path);
+      }
     }
+    if (::fdatasync(log->active_fd_) != 0) return ErrnoStatus(errno, "fdatasync " + path);
   }
   return log;
 }
@@ -251,15 +263,17 @@ absl::Status ChunkLog::Append(const std::string& record, bool wait_durable,
   }
   Segment& segment = segments_[active_];
   const std::string path = SegmentPath(active_);
-  absl::Status written = absl::OkStatus();
+  if (segment.end + record.size() > segment.allocated) {
+    const uint64_t want = std::max<uint64_t>(kPreallocateBytes, record.size());
+    const int err = Preallocate(active_fd_, segment.allocated, want);
+    if (err != 0) return ErrnoStatus(err, "preallocate " + path);
+    segment.allocated += want;
+  }
   if (::pwrite(active_fd_, record.data(), record.size(), static_cast<off_t>(segment.end)) !=
       static_cast<ssize_t>(record.size())) {
-    written = ErrnoStatus(errno, "write " + path);
-  }
-  if (!written.ok()) {
-    // The bytes at segment.end are unknown now; never write after them.
-    failed_ = written;
-    return written;
+    // Nothing acknowledged depends on these bytes: the next append writes over them (and a crash
+    // leaves at most a torn last record, which the next open drops).
+    return ErrnoStatus(errno == 0 ? EIO : errno, "write " + path);
   }
   *location = {active_, segment.end};
   segment.end += record.size();
@@ -318,10 +332,8 @@ absl::Status ChunkLog::RollLocked() {
   const std::string path = SegmentPath(next);
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) return ErrnoStatus(errno, "create " + path);
-  // Preallocated, so that an append's fdatasync need not grow the file; where the file system
-  // cannot, appends grow it.
-  const int rc = ::posix_fallocate(fd, 0, static_cast<off_t>(kSegmentBytes));
-  if (rc != 0 && rc != EOPNOTSUPP && rc != ENOSYS && rc != EINVAL) {
+  const int rc = Preallocate(fd, 0, kPreallocateBytes);
+  if (rc != 0) {
     ::close(fd);
     ::unlink(path.c_str());
     return ErrnoStatus(rc, "preallocate " + path);
@@ -333,25 +345,34 @@ absl::Status ChunkLog::RollLocked() {
     ::close(fd);
     return synced;
   }
-  segments_[next] = Segment{};
+  segments_[next] = Segment{.allocated = kPreallocateBytes};
   active_ = next;
   active_fd_ = fd;
   return absl::OkStatus();
 }
 
-uint64_t ChunkLog::Release(const LogLocation& location, uint64_t record_bytes) {
+void ChunkLog::Release(const LogLocation& location, uint64_t record_bytes) {
   absl::MutexLock lock(&mu_);
   auto it = segments_.find(location.segment);
-  if (it == segments_.end()) return 0;
+  if (it == segments_.end()) return;
   Segment& segment = it->second;
   segment.live_bytes -= std::min(segment.live_bytes, record_bytes);
-  if (replaying_) return 0;
-  RemoveIfDeadLocked(location.segment);
-  it = segments_.find(location.segment);
-  if (it == segments_.end() || location.segment == active_ || it->second.compacting) return 0;
-  if (it->second.live_bytes * 4 > it->second.end) return 0;
-  it->second.compacting = true;
-  return location.segment;
+  segment.last_release = absl::Now();
+  if (!replaying_) RemoveIfDeadLocked(location.segment);
+}
+
+uint64_t ChunkLog::StartCompaction(absl::Duration quiet) {
+  absl::MutexLock lock(&mu_);
+  const absl::Time now = absl::Now();
+  for (auto& [id, segment] : segments_) {
+    if (id == active_ || segment.compacting || segment.live_bytes * 4 > segment.end ||
+        now - segment.last_release < quiet) {
+      continue;
+    }
+    segment.compacting = true;
+    return id;
+  }
+  return 0;
 }
 
 void ChunkLog::EndCompaction(uint64_t segment) {

@@ -1,8 +1,8 @@
 // ChunkLog: small chunks appended to preallocated segment files, one fdatasync shared by the
 // appends that wait together, instead of a file, two fsyncs and an inode allocation per chunk.
 //
-// On disk, <data_dir>/log/<16 hex digits>.seg, numbered from 1, each preallocated to
-// kSegmentBytes and filled from the front with records:
+// On disk, <data_dir>/log/<16 hex digits>.seg, numbered from 1, each up to kSegmentBytes,
+// preallocated kPreallocateBytes at a time and filled from the front with records:
 //
 //   magic u64 | chunk_id u64 | length u32 | kind u32 | chunk_crc u32 | head_crc u32
 //   | block CRCs (u32 per 64 KiB block of data) | data
@@ -17,7 +17,8 @@
 //
 // The log keeps no index: ChunkStore replays the records into its map and tells the log which
 // records stopped being live (Release); a segment with nothing live left is removed, and one
-// mostly dead is worth compacting (its live chunks appended again, see ChunkStore).
+// mostly dead and left alone for a while is worth compacting (its live chunks appended again,
+// see ChunkStore::CompactLog).
 // Thread-safe.
 #pragma once
 
@@ -33,6 +34,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 
 namespace dfs {
 
@@ -58,6 +60,9 @@ struct LogRecordHead {
 class ChunkLog {
  public:
   static constexpr uint64_t kSegmentBytes = 32 << 20;
+  // Space is reserved ahead of the appends in steps of this much, so that an append's fdatasync
+  // need not grow the file, without taking a whole segment's space from a small disk at once.
+  static constexpr uint64_t kPreallocateBytes = 4 << 20;
   // Larger chunks are not logged (they get a file of their own).
   static constexpr uint64_t kMaxChunkBytes = 1 << 20;
 
@@ -86,8 +91,9 @@ class ChunkLog {
   void FinishReplay();
 
   // Appends a put of `data` (at most kMaxChunkBytes, with its per-block CRCs) and returns once it
-  // is durable. The record counts as live. After a failed sync every later append fails: what
-  // the kernel dropped cannot be told apart from what it wrote.
+  // is durable. The record counts as live. A failed write (a full disk) fails only its append;
+  // after a failed sync every later append fails: what the kernel dropped cannot be told apart
+  // from what it wrote.
   // With `wait_durable` false it returns at once (compaction: see Sync).
   absl::StatusOr<LogLocation> AppendChunk(uint64_t chunk_id, std::string_view data,
                                           const std::vector<uint32_t>& block_crcs,
@@ -99,9 +105,12 @@ class ChunkLog {
   // only brings back a chunk the master asks us to delete again.
   absl::Status AppendDelete(uint64_t chunk_id);
 
-  // The record at `location` (`record_bytes` long) is no longer live. Returns the segment worth
-  // compacting now (at most a quarter of it live and not being compacted), or 0.
-  uint64_t Release(const LogLocation& location, uint64_t record_bytes);
+  // The record at `location` (`record_bytes` long) is no longer live.
+  void Release(const LogLocation& location, uint64_t record_bytes);
+  // A segment worth compacting, marked as being compacted, or 0: not the newest, at most a
+  // quarter of it live, and nothing in it released for `quiet` (a mass delete that is still
+  // emptying a segment would make a copy of chunks about to go).
+  uint64_t StartCompaction(absl::Duration quiet);
   // Compaction of `segment` is over (whatever it managed to move).
   void EndCompaction(uint64_t segment);
 
@@ -115,8 +124,10 @@ class ChunkLog {
  private:
   struct Segment {
     uint64_t live_bytes = 0;
-    uint64_t end = 0;  // bytes of records written
+    uint64_t end = 0;        // bytes of records written
+    uint64_t allocated = 0;  // bytes reserved (the newest segment's)
     bool compacting = false;
+    absl::Time last_release = absl::InfinitePast();
   };
 
   explicit ChunkLog(std::string dir) : dir_(std::move(dir)) {}

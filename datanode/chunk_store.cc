@@ -644,7 +644,6 @@ absl::StatusOr<std::string> ChunkStore::Read(uint64_t chunk_id, uint64_t offset,
 }
 
 absl::Status ChunkStore::Delete(uint64_t chunk_id) {
-  uint64_t compact = 0;
   {
     absl::MutexLock lock(&mu_);
     auto it = chunks_.find(chunk_id);
@@ -657,7 +656,7 @@ absl::Status ChunkStore::Delete(uint64_t chunk_id) {
       // will ask us to delete again.
       absl::Status logged = log_->AppendDelete(chunk_id);
       if (!logged.ok()) DFS_LOG(WARNING) << "chunk log: " << logged;
-      compact = log_->Release(it->second.log, it->second.file_bytes);
+      log_->Release(it->second.log, it->second.file_bytes);
     } else {
       const std::string path = ChunkPath(chunk_id);
       if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
@@ -668,8 +667,14 @@ absl::Status ChunkStore::Delete(uint64_t chunk_id) {
     used_bytes_ -= it->second.file_bytes;
     chunks_.erase(it);
   }
-  if (compact != 0) CompactLogSegment(compact);
   return absl::OkStatus();
+}
+
+bool ChunkStore::CompactLog(absl::Duration quiet) {
+  const uint64_t segment = log_->StartCompaction(quiet);
+  if (segment == 0) return false;
+  CompactLogSegment(segment);
+  return true;
 }
 
 void ChunkStore::CompactLogSegment(uint64_t segment) {
@@ -692,21 +697,20 @@ void ChunkStore::CompactLogSegment(uint64_t segment) {
     // Read back verified: a damaged record stays where it is (the scrubber reports it, and the
     // segment goes once it is deleted).
     absl::StatusOr<std::string> data = Read(it->id, 0, it->old.length);
-    absl::StatusOr<LogLocation> location = absl::UnknownError("not copied");
-    if (data.ok()) {
-      std::vector<uint32_t> block_crcs;
-      const uint32_t crc = BlockCrcs(*data, &block_crcs);
-      location = log_->AppendChunk(it->id, *data, block_crcs, crc, &it->bytes,
-                                   /*wait_durable=*/false);
-    } else {
-      location = data.status();
-    }
-    if (!location.ok()) {
-      if (!absl::IsNotFound(location.status())) {
-        DFS_LOG(WARNING) << "compaction of log segment " << segment << ": " << location.status();
-      }
+    if (!data.ok()) {
+      if (!absl::IsNotFound(data.status())) DFS_LOG(WARNING) << "compaction: " << data.status();
       it = copies.erase(it);
       continue;
+    }
+    std::vector<uint32_t> block_crcs;
+    const uint32_t crc = BlockCrcs(*data, &block_crcs);
+    absl::StatusOr<LogLocation> location = log_->AppendChunk(
+        it->id, *data, block_crcs, crc, &it->bytes, /*wait_durable=*/false);
+    if (!location.ok()) {
+      // A full disk: what is copied so far is kept, the rest waits for a later round.
+      DFS_LOG(WARNING) << "compaction of log segment " << segment << ": " << location.status();
+      copies.erase(it, copies.end());
+      break;
     }
     it->location = *location;
     ++it;

@@ -200,6 +200,11 @@ class ChunkStore {
   // Where chunk `chunk_id`'s file would be (a logged chunk has none).
   std::string ChunkPath(uint64_t chunk_id) const;
   uint64_t log_segment_count() const;
+  // Compacts one chunk log segment that is at most a quarter live and had nothing deleted for
+  // `quiet` (ChunkLog::StartCompaction), if there is one; the heartbeat thread calls it between
+  // rounds, so a round waits for at most one segment's copy. A compaction that could not append
+  // (a full disk) leaves the rest for a later round.
+  bool CompactLog(absl::Duration quiet = absl::Seconds(10));
 
   // Read-only, for tests and tools: every chunk stored in `data_dir` now and where its data lies
   // (the store may be in use).

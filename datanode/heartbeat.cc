@@ -62,6 +62,8 @@ void HeartbeatSender::Stop() {
 void HeartbeatSender::Loop() {
   for (;;) {
     RunOnce();
+    // Between rounds, where copying a few MiB delays nobody's request.
+    store_->CompactLog();
     absl::MutexLock lock(&mu_);
     if (mu_.AwaitWithTimeout(absl::Condition(&stop_), absl::Milliseconds(options_.interval_ms))) {
       return;

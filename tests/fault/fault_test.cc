@@ -253,7 +253,14 @@ TEST_F(FaultTest, WorkloadsSurviveEveryNemesis) {
     std::filesystem::remove_all(out);
   }
 
-  EXPECT_TRUE(healthy.ok()) << healthy << "\nm0 log:\n" << cluster.Log({true, 0});
+  if (!healthy.ok()) {
+    // Which node did not come back, and why: the end of every log.
+    std::string logs = absl::StrCat("\nm0 log:\n", cluster.Log({true, 0}));
+    for (int i = 0; i < cluster.datanodes(); ++i) {
+      absl::StrAppend(&logs, "\nd", i, " log:\n", cluster.Log({false, i}, 3000));
+    }
+    ADD_FAILURE() << healthy << logs;
+  }
   EXPECT_TRUE(heal_failures.empty()) << absl::StrJoin(heal_failures, "\n");
   for (size_t i = 0; i < workloads.size(); ++i) {
     EXPECT_TRUE(reports[i].ok) << workloads[i]->name() << ": " << reports[i].Summary();

@@ -487,12 +487,16 @@ TEST_F(ChunkStoreTest, DeadLogSegmentsGoAndSparseOnesAreCompacted) {
     ASSERT_TRUE(store_->Put(id, data[id]).ok());
   }
   ASSERT_EQ(store_->log_segment_count(), 2u);
-  // Delete most of the first segment: its last live quarter is copied forward and it goes.
+  // Delete most of the first segment: once nothing more went from it for a while, its last
+  // live quarter is copied forward and it goes.
   const uint64_t kept = 3;
   for (uint64_t id = 1; id <= per_segment - kept; ++id) {
     ASSERT_TRUE(store_->Delete(id).ok());
     data.erase(id);
   }
+  EXPECT_FALSE(store_->CompactLog(absl::Hours(1)));  // deletes too recent
+  EXPECT_EQ(store_->log_segment_count(), 2u);
+  EXPECT_TRUE(store_->CompactLog(absl::ZeroDuration()));
   EXPECT_EQ(store_->log_segment_count(), 1u);
   EXPECT_FALSE(std::filesystem::exists(LogDir(dir_) + "/0000000000000001.seg"));
   for (int round = 0; round < 2; ++round) {
